@@ -1,0 +1,136 @@
+"""Self-describing checkpoints: what a model is, how it was made, and how well it does.
+
+A checkpoint is a plain dict (tensors, numbers, strings, lists) so that it
+loads with ``torch.load(..., weights_only=True)``:
+
+    format, version, kind ("fer" | "sr_fer" | "fsrfer"), classes, input
+    {size, channels, range}, arch {part: kwargs}, state {part: state_dict},
+    config, command, git_commit, edgefer_version, metrics
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgefer import __version__
+from edgefer.classes import CLASSES
+from edgefer.errors import CheckpointError
+from edgefer.fileio import atomic_path
+from edgefer.preprocess import INPUT_CHANNELS, INPUT_RANGE, INPUT_SIZE
+
+FORMAT = "edgefer-checkpoint"
+VERSION = 1
+KINDS = ("fer", "sr_fer", "fsrfer")
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = WEIGHTS_DIR / "fsrfer.pt"
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def command_line() -> str:
+    return " ".join(["edgefer", *sys.argv[1:]])
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_checkpoint(kind: str, arch: dict[str, dict], modules: dict[str, nn.Module], config: dict,
+                    metrics: dict | None = None, extra: dict | None = None) -> dict[str, Any]:
+    ckpt = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": kind,
+        "classes": list(CLASSES),
+        "input": {"size": INPUT_SIZE, "channels": INPUT_CHANNELS, "range": list(INPUT_RANGE), "dtype": "float32"},
+        "arch": arch,
+        "state": {name: m.state_dict() for name, m in modules.items()},
+        "config": config,
+        "command": command_line(),
+        "git_commit": git_commit(),
+        "edgefer_version": __version__,
+        "metrics": metrics or {},
+    }
+    ckpt.update(extra or {})
+    return ckpt
+
+
+def save_checkpoint(ckpt: dict, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and validate a checkpoint; CheckpointError (one line) if it is not a usable one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a bad file: report them as one
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a loadable PyTorch checkpoint ({reason[:120]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an edgefer checkpoint (no 'format: {FORMAT}' entry)")
+    if ckpt.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {ckpt['version']} is newer than this edgefer ({VERSION})")
+    if ckpt.get("kind") not in KINDS:
+        raise CheckpointError(f"{path}: unknown model kind {ckpt.get('kind')!r} (expected one of {', '.join(KINDS)})")
+    if tuple(ckpt.get("classes", ())) != CLASSES:
+        raise CheckpointError(f"{path}: class list {ckpt.get('classes')} differs from edgefer's {list(CLASSES)}")
+    return ckpt
+
+
+def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
+    """The eval-mode classifier a checkpoint describes: (N, 1, 48, 48) grey 0-255 -> (N, K) logits."""
+    from edgefer.models.composed import FSRFER, SRThenFER
+    from edgefer.models.fer import FERNet
+    from edgefer.models.generator import Generator
+    from edgefer.models.sr import SRNet
+
+    arch, state = ckpt["arch"], ckpt["state"]
+    try:
+        fer = FERNet(**arch["fer"])
+        fer.load_state_dict(state["fer"])
+        if ckpt["kind"] == "fer":
+            model: nn.Module = fer
+        elif ckpt["kind"] == "sr_fer":
+            sr = SRNet(**arch["sr"])
+            sr.load_state_dict(state["sr"])
+            model = SRThenFER(sr, fer)
+        else:
+            g = Generator(**arch["generator"])
+            g.load_state_dict(state["generator"])
+            model = FSRFER(fer, g)
+    except (KeyError, RuntimeError, TypeError) as e:
+        msg = str(e).strip().splitlines()[0][:160]
+        raise CheckpointError(f"checkpoint's weights do not fit its architecture ({msg})") from None
+    return model.eval()
+
+
+def load_classifier(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    ckpt = load_checkpoint(path)
+    try:
+        return build_classifier(ckpt), ckpt
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None

@@ -1,0 +1,1 @@
+"""The ``edgefer`` command line (Typer)."""

@@ -1,0 +1,28 @@
+"""The ``edgefer`` entry point."""
+
+from __future__ import annotations
+
+import typer
+
+from edgefer import __version__
+from edgefer.cli import train
+from edgefer.cli.common import setup
+
+app = typer.Typer(help="edgefer: facial expressions on small, low-resolution faces (FSR-FER).",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(train.app, name="train")
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    setup(verbose)
+
+
+@app.command()
+def version() -> None:
+    """Print edgefer's version."""
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()
