@@ -5,12 +5,15 @@ from __future__ import annotations
 import typer
 
 from edgefer import __version__
-from edgefer.cli import train
-from edgefer.cli.common import setup
+from edgefer.cli import demo, evaluate, train
+from edgefer.cli.common import handle_errors, setup
 
 app = typer.Typer(help="edgefer: facial expressions on small, low-resolution faces (FSR-FER).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(train.app, name="train")
+app.command("eval")(handle_errors(evaluate.eval_command))
+app.command("demo")(handle_errors(demo.demo_command))
+app.command("compare")(handle_errors(evaluate.compare_command))
 
 
 @app.callback()

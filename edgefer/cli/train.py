@@ -38,3 +38,57 @@ def fer(
                     batch_size=batch_size, lr=lr, seed=seed, limit=limit,
                     val_factors=[1, 4, 8] if multires else [1, 4])
     typer.echo(f"model: {train_fer(cfg, str(out), resume)}")
+
+
+FerCkptOpt = Annotated[Path, typer.Option("--fer", help="The fixed FER checkpoint (kind 'fer').")]
+
+
+@app.command("sr")
+@handle_errors
+def sr(
+    data: DataOpt,
+    fer: FerCkptOpt,
+    out: OutRunOpt = Path("runs/sr_fer"),
+    factors: Annotated[str, typer.Option("--factors", help="Factors to train the SR network on.")] = "2,3,4,5,6,7,8",
+    epochs: EpochsOpt = 4,
+    batch_size: BatchOpt = 64,
+    lr: LrOpt = 1e-3,
+    seed: SeedOpt = 0,
+    limit: LimitOpt = None,
+    resume: ResumeOpt = False,
+) -> None:
+    """B2: train a small image-SR network; the checkpoint runs SR, then the sharp FER model."""
+    from edgefer.training.sr import SRConfig, train_sr
+
+    cfg = SRConfig(data=str(data), fer=str(fer), factors=list(parse_factors(factors)), epochs=epochs,
+                   batch_size=batch_size, lr=lr, seed=seed, limit=limit)
+    typer.echo(f"model: {train_sr(cfg, str(out), resume)}")
+
+
+@app.command("fsr")
+@handle_errors
+def fsr(
+    data: DataOpt,
+    fer: FerCkptOpt,
+    out: OutRunOpt = Path("runs/fsrfer"),
+    factors: Annotated[str, typer.Option("--factors", help="Factors G learns from (1 keeps sharp faces intact).")] = "1,2,3,4,5,6,7,8",
+    pretrain_epochs: Annotated[int, typer.Option("--pretrain-epochs", help="Epochs of G pre-training on feature MSE.")] = 2,
+    epochs: Annotated[int, typer.Option("--epochs", help="Adversarial epochs (one D step, then one G step).")] = 6,
+    batch_size: BatchOpt = 64,
+    lr: LrOpt = 1e-4,
+    w_adv: Annotated[float, typer.Option("--w-adv", help="Weight of the adversarial term.")] = 1.0,
+    w_feat: Annotated[float, typer.Option("--w-feat", help="Weight of the feature distance.")] = 0.01,
+    w_emb: Annotated[float, typer.Option("--w-emb", help="Weight of the embedding distance.")] = 10.0,
+    w_ce: Annotated[float, typer.Option("--w-ce", help="Weight of a cross-entropy term (0 = the recipe).")] = 0.0,
+    reweight: Annotated[bool, typer.Option("--reweight/--no-reweight", help="Classification-aware weights.")] = True,
+    seed: SeedOpt = 0,
+    limit: LimitOpt = None,
+    resume: ResumeOpt = False,
+) -> None:
+    """FSR-FER: pre-train G on feature MSE, then train G and D adversarially on a fixed FER model."""
+    from edgefer.training.fsr import FSRConfig, train_fsr
+
+    cfg = FSRConfig(data=str(data), fer=str(fer), factors=list(parse_factors(factors)), pretrain_epochs=pretrain_epochs,
+                    epochs=epochs, batch_size=batch_size, lr=lr, w_adv=w_adv, w_feat=w_feat, w_emb=w_emb, w_ce=w_ce,
+                    reweight=reweight, seed=seed, limit=limit)
+    typer.echo(f"model: {train_fsr(cfg, str(out), resume)}")

@@ -44,7 +44,8 @@ def _parse_box(text: str) -> tuple[int, int, int, int] | None:
 def load_ferplus(root: Path, split: str) -> FaceSet:
     folder = root / SPLIT_DIRS[split]
     if not folder.is_dir():
-        raise DataError(f"{folder}: FER+ split folder for --split {split} not found")
+        present = [s for s, d in SPLIT_DIRS.items() if (root / d).is_dir()]
+        raise DataError(f"{folder}: FER+ split folder for --split {split} not found (this copy has: {', '.join(present)})")
     label_file = folder / "label.csv"
     if not label_file.is_file():
         raise DataError(f"{label_file}: missing FER+ label file")

@@ -1,0 +1,112 @@
+"""``edgefer eval`` and ``edgefer compare``: accuracy and macro-F1 per face size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgefer.cli.common import DataOpt, FactorsOpt, handle_errors
+from edgefer.degrade import parse_factors
+from edgefer.errors import EdgeferError
+
+ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model file (.pt); default: the bundled FSR-FER model.")]
+
+
+def result_table(results: dict[str, dict], title: str) -> Table:
+    keys = sorted({k for r in results.values() for k in r["accuracy"]}, key=int)
+    first = next(iter(results.values()))
+    table = Table(title=title)
+    table.add_column("model")
+    for k in keys:
+        table.add_column(f"×{k} ({first.get('face_px', {}).get(k, '?')} px)", justify="right")
+    table.add_column("mean ×2–8", justify="right")
+    for name, r in results.items():
+        low = [r["accuracy"][k] for k in keys if k != "1"]
+        cells = [f"{100 * r['accuracy'][k]:.1f} / {100 * r['macro_f1'][k]:.1f}" for k in keys]
+        table.add_row(name, *cells, f"{100 * sum(low) / max(len(low), 1):.1f}")
+    table.caption = "accuracy / macro-F1 (%)"
+    return table
+
+
+def evaluate_model(model: Path, data: Path, split: str, factors: tuple[int, ...], batch_size: int) -> dict:
+    from edgefer.backends import load_runner
+    from edgefer.data import load_dataset
+    from edgefer.evaluate import evaluate
+
+    faces = load_dataset(data, split)
+    with load_runner(model) as runner:
+        res = evaluate(runner.infer, faces.images, faces.labels, factors, batch_size, description=f"evaluating {model.name}")
+        return {"model": str(model), "backend": runner.backend, "data": str(data), "split": split,
+                "kind": runner.meta.get("kind"), **res}
+
+
+def eval_command(
+    data: DataOpt,
+    model: ModelOpt = None,
+    split: Annotated[str, typer.Option("--split", help="train | val | test | all.")] = "test",
+    factors: FactorsOpt = "1,2,3,4,6,8",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Folder for accuracy-vs-size and confusion PNGs.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Faces per inference batch.")] = 256,
+) -> None:
+    """Accuracy and macro-F1 of a model at each down-sample factor."""
+    from edgefer.checkpoint import DEFAULT_MODEL
+    from edgefer.fileio import write_json
+
+    try:
+        parsed = parse_factors(factors)
+    except ValueError as e:
+        raise EdgeferError(f"--factors: {e}") from None
+    model = model or DEFAULT_MODEL
+    res = evaluate_model(model, data, split, parsed, batch_size)
+    Console().print(result_table({model.name: res}, f"{model.name} on {data.name} ({split}, n={res['n']})"))
+    if json_out:
+        write_json(json_out, res)
+        typer.echo(f"wrote {json_out}")
+    if plot:
+        from edgefer.plots import plot_accuracy_vs_size, plot_confusions
+
+        stem = model.stem
+        a = plot_accuracy_vs_size({stem: res}, plot / f"{stem}_accuracy_vs_size.png")
+        c = plot_confusions(res, plot / f"{stem}_confusion.png", f"{stem}: confusion (rows: truth)")
+        typer.echo(f"wrote {a} and {c}")
+
+
+def compare_command(
+    results: Annotated[list[Path], typer.Argument(help="JSON files written by `edgefer eval --json`.")],
+    names: Annotated[str | None, typer.Option("--names", help="Comma-separated row names (default: model file names).")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (accuracy %) instead.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write an accuracy-vs-size PNG of all models here.")] = None,
+) -> None:
+    """One table (and plot) of several evaluation results."""
+    loaded = {}
+    labels = names.split(",") if names else None
+    if labels and len(labels) != len(results):
+        raise EdgeferError(f"--names has {len(labels)} names for {len(results)} result files")
+    for i, path in enumerate(results):
+        try:
+            res = json.loads(path.read_text())
+            res["accuracy"], res["macro_f1"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise EdgeferError(f"{path}: not an `edgefer eval --json` result ({type(e).__name__})") from None
+        loaded[labels[i] if labels else Path(res["model"]).stem] = res
+    if markdown:
+        keys = sorted({k for r in loaded.values() for k in r["accuracy"]}, key=int)
+        px = next(iter(loaded.values())).get("face_px", {})
+        typer.echo("| model | " + " | ".join(f"{px.get(k, '?')} px (×{k})" for k in keys) + " | mean ×2–8 |")
+        typer.echo("|---" * (len(keys) + 2) + "|")
+        for name, r in loaded.items():
+            low = [r["accuracy"][k] for k in keys if k != "1"]
+            cells = " | ".join(f"{100 * r['accuracy'][k]:.1f}" for k in keys)
+            typer.echo(f"| {name} | {cells} | {100 * sum(low) / max(len(low), 1):.1f} |")
+    else:
+        Console().print(result_table(loaded, "comparison"))
+    if plot:
+        from edgefer.plots import plot_accuracy_vs_size
+
+        typer.echo(f"wrote {plot_accuracy_vs_size(loaded, plot)}")

@@ -1,0 +1,224 @@
+"""Train FSR-FER: G (and the critic D) on the features of a fixed FER model.
+
+Per step, for a batch of faces each degraded by a random factor:
+    f_LR = Φ(x_LR), f_HR = Φ(x_HR), ĝ = G(f_LR)
+    w    = (1.5 - softmax(head(ĝ))[y])²                      (classification-aware weight)
+    L_D  = mean(w·D(f_HR)) - mean(w·D(ĝ)) + k·mean(‖∇D(x̂)‖^p)  (WGAN-div, x̂ between f_HR and ĝ)
+    L_G  = a·mean(w·D(ĝ)) + b·mean(w·‖ĝ - f_HR‖²) + c·mean(w·‖φ(ĝ) - φ(f_HR)‖²) [+ d·CE]
+G is first pre-trained on the plain feature MSE. Φ and the head never change,
+so their outputs for every training face and factor are computed once and cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgefer.checkpoint import build_classifier, load_checkpoint, make_checkpoint, save_checkpoint, sha256_file
+from edgefer.degrade import FACTORS_EVAL, degrade
+from edgefer.errors import CheckpointError
+from edgefer.metrics import accuracy, confusion_matrix
+from edgefer.models.composed import FSRFER
+from edgefer.models.discriminator import Discriminator
+from edgefer.models.fer import FERNet
+from edgefer.models.generator import Generator
+from edgefer.progress import bar
+from edgefer.training.common import final_metrics, load_splits
+from edgefer.training.run import RunDir, check_finite, cosine_lr, seed_everything, set_lr
+
+log = logging.getLogger("edgefer.train")
+
+
+@dataclass
+class FSRConfig:
+    data: str
+    fer: str
+    factors: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7, 8])
+    pretrain_epochs: int = 2
+    epochs: int = 6
+    batch_size: int = 64
+    lr_pretrain: float = 2e-4
+    lr: float = 1e-4
+    w_adv: float = 1.0
+    w_feat: float = 0.01
+    w_emb: float = 10.0
+    w_ce: float = 0.0
+    reweight: bool = True
+    gp_k: float = 2.0
+    gp_p: float = 6.0
+    g_width: int = 64
+    g_rrdb: int = 2
+    g_growth: int = 16
+    g_convs: int = 3
+    d_width: int = 64
+    seed: int = 0
+    limit: int | None = None
+
+
+@torch.inference_mode()
+def feature_cache(fer: FERNet, images: np.ndarray, factors: list[int], batch: int = 512,
+                  description: str = "caching features") -> torch.Tensor:
+    """Φ of every face at every factor: (len(factors), N, C, 6, 6) float16."""
+    n = len(images)
+    out = None
+    with bar(n * len(factors), description, unit="face") as pb:
+        for fi, f in enumerate(factors):
+            for s in range(0, n, batch):
+                x = torch.from_numpy(degrade(images[s : s + batch], f)[:, None]).contiguous(memory_format=torch.channels_last)
+                feats = fer.features(x)
+                if out is None:
+                    out = torch.empty((len(factors), n, *feats.shape[1:]), dtype=torch.float16)
+                out[fi, s : s + len(x)] = feats.to(torch.float16)
+                pb.update(len(x))
+    return out
+
+
+def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    alpha = torch.rand(real.shape[0], 1, 1, 1, generator=gen)
+    x = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).pow(p / 2).mean()
+
+
+def generator_arch(cfg: FSRConfig, channels: int) -> dict:
+    return {"channels": channels, "width": cfg.g_width, "n_rrdb": cfg.g_rrdb, "growth": cfg.g_growth, "n_convs": cfg.g_convs}
+
+
+def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
+    seed_everything(cfg.seed)
+    run = RunDir(out, cfg, resume)
+    fer_ckpt = load_checkpoint(cfg.fer)
+    if fer_ckpt["kind"] != "fer":
+        raise CheckpointError(f"{cfg.fer}: FSR-FER needs a plain FER checkpoint (kind 'fer'), got {fer_ckpt['kind']!r}")
+    fer: FERNet = build_classifier(fer_ckpt)
+    fer.requires_grad_(False)
+    channels = fer.head.stage3.conv1.in_channels
+    arch = {"fer": fer_ckpt["arch"]["fer"], "generator": generator_arch(cfg, channels)}
+    g = Generator(**arch["generator"])
+    d = Discriminator(channels=channels, width=cfg.d_width)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_pretrain)
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(0.0, 0.9))
+    start = 0
+    if resume:
+        ck = run.load_last()
+        g.load_state_dict(ck["state"]["generator"])
+        d.load_state_dict(ck["state"]["discriminator"])
+        start = ck["epoch"]
+        if start > cfg.pretrain_epochs:  # adversarial phase: restore its optimizer
+            opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(0.0, 0.9))
+        opt_g.load_state_dict(ck["optim"]["generator"])
+        opt_d.load_state_dict(ck["optim"]["discriminator"])
+        log.info("resuming %s after epoch %d", run.path, start)
+
+    train, val = load_splits(cfg.data, cfg.limit, cfg.seed)
+    lr_feats = feature_cache(fer, train.images, cfg.factors, description="caching train features")
+    hr_index = cfg.factors.index(1) if 1 in cfg.factors else None
+    hr_feats = lr_feats[hr_index] if hr_index is not None else feature_cache(fer, train.images, [1])[0]
+    with torch.inference_mode():
+        hr_emb = torch.cat([fer.head.embed(hr_feats[s : s + 1024].float()) for s in range(0, len(train), 1024)])
+    val_factors = list(FACTORS_EVAL)
+    val_feats = feature_cache(fer, val.images, val_factors, description="caching val features")
+    labels = torch.from_numpy(train.labels)
+
+    steps = len(train) // cfg.batch_size
+    n_epochs = cfg.pretrain_epochs + cfg.epochs
+    for epoch in range(start, n_epochs):
+        pretrain = epoch < cfg.pretrain_epochs
+        if epoch == cfg.pretrain_epochs and (epoch > start or not resume):
+            opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(0.0, 0.9))  # the recipe's adversarial Adam
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        perm = torch.randperm(len(train), generator=gen)
+        g.train()
+        d.train()
+        sums: dict[str, float] = {}
+        phase = "pre-train G" if pretrain else "adversarial"
+        with bar(steps, f"{phase} {epoch + 1}/{n_epochs}", unit="step") as pb:
+            for i in range(steps):
+                idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+                fac = torch.randint(len(cfg.factors), (len(idx),), generator=gen)
+                f_lr = lr_feats[fac, idx].float()
+                f_hr = hr_feats[idx].float()
+                if pretrain:
+                    set_lr(opt_g, cosine_lr(epoch * steps + i, cfg.pretrain_epochs * steps, cfg.lr_pretrain))
+                    loss = F.mse_loss(g(f_lr), f_hr)
+                    check_finite(loss, f"epoch {epoch + 1} step {i + 1}", run)
+                    opt_g.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt_g.step()
+                    parts = {"mse": loss.item()}
+                else:
+                    adv_step = (epoch - cfg.pretrain_epochs) * steps + i
+                    lr = cosine_lr(adv_step, cfg.epochs * steps, cfg.lr, floor=cfg.lr * 0.1)
+                    set_lr(opt_g, lr)
+                    set_lr(opt_d, lr)
+                    parts = _adversarial_step(cfg, g, d, fer, opt_g, opt_d, f_lr, f_hr, hr_emb[idx], labels[idx], gen, run,
+                                              f"epoch {epoch + 1} step {i + 1}")
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                pb.update()
+                pb.set_postfix({k: f"{v / (i + 1):.3g}" for k, v in sums.items()})
+        g.eval()
+        acc = _val_accuracy(fer, g, val_feats, val.labels, val_factors)
+        record = {"epoch": epoch + 1, "phase": phase, **{k: v / steps for k, v in sums.items()}, "val_accuracy": acc}
+        run.log_metrics(record)
+        log.info("epoch %d (%s): %s", epoch + 1, phase, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()})
+        run.save_last(make_checkpoint(
+            "fsrfer", arch, {"fer": fer, "generator": g, "discriminator": d}, dataclasses.asdict(cfg),
+            extra={"epoch": epoch + 1, "optim": {"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}},
+        ))
+    model = FSRFER(fer, g).eval()
+    metrics = final_metrics(model, val, "final evaluation")
+    ckpt = make_checkpoint("fsrfer", arch, {"fer": fer, "generator": g}, dataclasses.asdict(cfg), metrics,
+                           extra={"fer_source": {"path": str(cfg.fer), "sha256": sha256_file(cfg.fer)}})
+    save_checkpoint(ckpt, run.model)
+    run.log_metrics({"final": {k: metrics[k] for k in ("accuracy", "macro_f1")}})
+    return str(run.model)
+
+
+def _adversarial_step(cfg: FSRConfig, g: nn.Module, d: nn.Module, fer: FERNet, opt_g, opt_d, f_lr, f_hr, e_hr, y,
+                      gen: torch.Generator, run: RunDir, where: str) -> dict[str, float]:
+    # The weight comes from the fixed model on G's current output; it is a weight, not a path for gradients.
+    with torch.no_grad():
+        fake = g(f_lr)
+        if cfg.reweight:
+            p = torch.softmax(fer.head(fake), 1).gather(1, y[:, None]).squeeze(1)
+            w = (1.5 - p) ** 2
+        else:
+            w = torch.ones(len(y))
+    # Critic step.
+    d.requires_grad_(True)
+    loss_d = (w * d(f_hr)).mean() - (w * d(fake)).mean() + cfg.gp_k * gradient_penalty(d, f_hr, fake, cfg.gp_p, gen)
+    check_finite(loss_d, where + " (D)", run)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    # Generator step.
+    d.requires_grad_(False)
+    fake = g(f_lr)
+    emb = fer.head.embed(fake)
+    adv = (w * d(fake)).mean()
+    feat = (w * (fake - f_hr).pow(2).flatten(1).sum(1)).mean()
+    embd = (w * (emb - e_hr).pow(2).sum(1)).mean()
+    loss_g = cfg.w_adv * adv + cfg.w_feat * feat + cfg.w_emb * embd
+    if cfg.w_ce:
+        loss_g = loss_g + cfg.w_ce * F.cross_entropy(fer.head.logits_from_embedding(emb), y)
+    check_finite(loss_g, where + " (G)", run)
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "feat": feat.item(), "emb": embd.item(), "w": w.mean().item()}
+
+
+@torch.inference_mode()
+def _val_accuracy(fer: FERNet, g: nn.Module, feats: torch.Tensor, labels: np.ndarray, factors: list[int]) -> dict[str, float]:
+    out = {}
+    for fi, f in enumerate(factors):
+        pred = torch.cat([fer.head(g(feats[fi, s : s + 512].float())).argmax(1) for s in range(0, feats.shape[1], 512)])
+        out[str(f)] = round(accuracy(confusion_matrix(labels, pred.numpy(), fer.head.classifier.out_features)), 4)
+    return out
