@@ -38,8 +38,8 @@ def evaluate_model(model: Path, data: Path, split: str, factors: tuple[int, ...]
     from edgefer.data import load_dataset
     from edgefer.evaluate import evaluate
 
-    faces = load_dataset(data, split)
-    with load_runner(model) as runner:
+    with load_runner(model) as runner:  # a bad model fails before the dataset is read
+        faces = load_dataset(data, split)
         res = evaluate(runner.infer, faces.images, faces.labels, factors, batch_size, description=f"evaluating {model.name}")
         return {"model": str(model), "backend": runner.backend, "data": str(data), "split": split,
                 "kind": runner.meta.get("kind"), **res}

@@ -64,7 +64,8 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     total = steps * cfg.epochs
     for epoch in range(start, cfg.epochs):
         model.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # per-epoch seeds: resume is deterministic
+        torch.manual_seed(cfg.seed * 1000 + epoch)  # per-epoch seeds (dropout too): resume is deterministic
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
         perm = torch.randperm(len(train), generator=gen)
         losses = []

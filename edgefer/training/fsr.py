@@ -132,6 +132,7 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
         pretrain = epoch < cfg.pretrain_epochs
         if epoch == cfg.pretrain_epochs and (epoch > start or not resume):
             opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(0.0, 0.9))  # the recipe's adversarial Adam
+        torch.manual_seed(cfg.seed * 1000 + epoch)  # per-epoch seeds: resume is deterministic
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         perm = torch.randperm(len(train), generator=gen)
         g.train()

@@ -1,0 +1,40 @@
+"""Each model's shapes are the ones its docstring states."""
+
+import torch
+
+from edgefer.models.composed import FSRFER, SRThenFER
+from edgefer.models.discriminator import Discriminator
+from edgefer.models.fer import FERNet
+from edgefer.models.generator import Generator
+from edgefer.models.sr import SRNet
+
+
+def test_fernet_split():
+    m = FERNet().eval()
+    x = torch.rand(2, 1, 48, 48) * 255
+    f = m.features(x)
+    assert f.shape == (2, 128, 6, 6) and (f >= 0).all()
+    assert m.head.embed(f).shape == (2, 128)
+    torch.testing.assert_close(m(x), m.head(f))
+
+
+def test_generator_starts_near_identity_and_keeps_shape():
+    g = Generator()
+    f = torch.relu(torch.randn(4, 128, 6, 6))
+    out = g(f)
+    assert out.shape == f.shape and (out >= 0).all()
+    assert (out - f).abs().mean() < 0.1 * f.abs().mean()
+
+
+def test_discriminator_and_sr():
+    assert Discriminator()(torch.rand(5, 128, 6, 6)).shape == (5,)
+    x = torch.rand(3, 1, 48, 48) * 255
+    torch.testing.assert_close(SRNet()(x), x)  # zero-initialised residual: starts as bicubic
+    assert SRNet()(torch.rand(1, 1, 24, 24)).shape == (1, 1, 24, 24)
+
+
+def test_compositions():
+    fer = FERNet().eval()
+    x = torch.rand(2, 1, 48, 48) * 255
+    assert FSRFER(fer, Generator()).eval()(x).shape == (2, 8)
+    torch.testing.assert_close(SRThenFER(SRNet(), fer).eval()(x), fer(x))

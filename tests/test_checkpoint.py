@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from edgefer.checkpoint import build_classifier, load_checkpoint, load_classifier, make_checkpoint, save_checkpoint
+from edgefer.errors import CheckpointError
+from edgefer.models.fer import FERNet
+from edgefer.models.generator import Generator
+
+ARCH = {"widths": [8, 8, 16, 16], "emb_dim": 8, "n_classes": 8, "dropout": 0.0}
+
+
+def tiny_fsr_ckpt(metrics=None):
+    fer = FERNet(**ARCH)
+    g = Generator(channels=16, width=8, n_rrdb=1, growth=4, n_convs=2)
+    arch = {"fer": ARCH, "generator": {"channels": 16, "width": 8, "n_rrdb": 1, "growth": 4, "n_convs": 2}}
+    return make_checkpoint("fsrfer", arch, {"fer": fer, "generator": g}, {"lr": 1e-3}, metrics or {"accuracy": {"1": 0.5}})
+
+
+def test_round_trip_is_self_describing_and_weights_only(tmp_path):
+    path = save_checkpoint(tiny_fsr_ckpt(), tmp_path / "m.pt")
+    torch.load(path, weights_only=True)  # must not need pickled code
+    model, ckpt = load_classifier(path)
+    assert ckpt["kind"] == "fsrfer" and ckpt["input"] == {"size": 48, "channels": 1, "range": [0.0, 255.0], "dtype": "float32"}
+    assert ckpt["command"].startswith("edgefer") and ckpt["metrics"]["accuracy"]["1"] == 0.5
+    assert "config" in ckpt and "git_commit" in ckpt and len(ckpt["classes"]) == 8
+    x = torch.rand(3, 1, 48, 48) * 255
+    assert model(x).shape == (3, 8)
+    again = build_classifier(load_checkpoint(path))
+    torch.testing.assert_close(again(x), model(x))
+
+
+def test_not_a_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="not a loadable PyTorch checkpoint"):
+        load_checkpoint(bad)
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an edgefer checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_weights_that_do_not_fit(tmp_path):
+    ckpt = tiny_fsr_ckpt()
+    ckpt["arch"]["fer"] = {**ARCH, "emb_dim": 12}
+    save_checkpoint(ckpt, tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_classifier(tmp_path / "m.pt")
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "m.pt"
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(RuntimeError):
+        save_checkpoint(tiny_fsr_ckpt(), path)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+import torch
+
+from edgefer.checkpoint import load_checkpoint
+from edgefer.errors import EdgeferError
+from edgefer.training import fer as fer_mod
+from edgefer.training.fer import FERConfig, train_fer
+from edgefer.training.run import TrainingDiverged
+
+
+def tiny_cfg(data, **kw):
+    return FERConfig(data=str(data), epochs=2, batch_size=16, widths=[8, 16, 16, 32], emb_dim=16, val_factors=[1, 4], **kw)
+
+
+def test_train_writes_run_folder_and_resumes_deterministically(ferplus_tiny, tmp_path):
+    out = tmp_path / "run"
+    model = train_fer(tiny_cfg(ferplus_tiny, multires=True), str(out))
+    ckpt = load_checkpoint(model)
+    assert ckpt["kind"] == "fer" and set(ckpt["metrics"]["accuracy"]) == {"1", "2", "3", "4", "6", "8"}
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("epoch") for r in lines[:2]] == [1, 2] and "final" in lines[-1]
+    assert json.loads((out / "config.json").read_text())["multires"] is True
+
+    # Crash during epoch 2, resume: the same weights as the straight run.
+    out2 = tmp_path / "run2"
+    real_eval, calls = fer_mod.evaluate, []
+
+    def crash_in_epoch_2(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_eval(*a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fer_mod, "evaluate", crash_in_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            train_fer(tiny_cfg(ferplus_tiny, multires=True), str(out2))
+    assert load_checkpoint(out2 / "last.pt")["epoch"] == 1 and not (out2 / "model.pt").exists()
+    train_fer(tiny_cfg(ferplus_tiny, multires=True), str(out2), resume=True)
+    a = load_checkpoint(out / "model.pt")["state"]["fer"]
+    b = load_checkpoint(out2 / "model.pt")["state"]["fer"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+
+
+def test_refuses_to_overwrite_or_resume_nothing(ferplus_tiny, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(EdgeferError, match="nothing to resume"):
+        train_fer(tiny_cfg(ferplus_tiny), str(out), resume=True)
+    train_fer(FERConfig(**{**tiny_cfg(ferplus_tiny).__dict__, "epochs": 1}), str(out))
+    with pytest.raises(EdgeferError, match="already holds a run"):
+        train_fer(tiny_cfg(ferplus_tiny), str(out))
+    with pytest.raises(EdgeferError, match="changed settings: lr"):
+        train_fer(FERConfig(**{**tiny_cfg(ferplus_tiny).__dict__, "lr": 0.5}), str(out), resume=True)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(ferplus_tiny, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real_ce = fer_mod.F.cross_entropy
+    calls = {"n": 0}
+
+    def ce(*a, **k):
+        calls["n"] += 1
+        loss = real_ce(*a, **k)
+        return loss * float("nan") if calls["n"] > 5 else loss  # epoch 1 has 4 steps: NaN in epoch 2
+
+    monkeypatch.setattr(fer_mod.F, "cross_entropy", ce)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2 step 2.*last\.pt"):
+        train_fer(tiny_cfg(ferplus_tiny), str(out))
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    assert not (out / "model.pt").exists()

@@ -1,0 +1,40 @@
+import json
+
+import torch
+
+from edgefer.checkpoint import load_checkpoint, load_classifier
+from edgefer.training.fer import FERConfig, train_fer
+from edgefer.training.fsr import FSRConfig, gradient_penalty, train_fsr
+from edgefer.training.sr import SRConfig, train_sr
+
+
+def test_gradient_penalty_is_zero_for_a_constant_critic_and_positive_otherwise():
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(4, 3, 2, 2), torch.rand(4, 3, 2, 2)
+    const = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 1))
+    torch.nn.init.zeros_(const[1].weight)
+    assert gradient_penalty(const, real, fake, 6.0, gen).item() == 0.0
+    torch.nn.init.ones_(const[1].weight)
+    # gradient of sum(x) is all ones: ||1||^6 over 12 elements = 12^3
+    assert abs(gradient_penalty(const, real, fake, 6.0, gen).item() - 12**3) < 1e-3
+
+
+def test_fsr_and_sr_train_on_a_fixed_fer_model(ferplus_tiny, tmp_path):
+    fer_path = train_fer(FERConfig(data=str(ferplus_tiny), epochs=1, batch_size=16, widths=[8, 16, 16, 32], emb_dim=16,
+                                   val_factors=[1]), str(tmp_path / "fer"))
+    fer_before = load_checkpoint(fer_path)["state"]["fer"]
+    cfg = FSRConfig(data=str(ferplus_tiny), fer=fer_path, pretrain_epochs=1, epochs=1, batch_size=16, g_width=8,
+                    g_rrdb=1, g_growth=4, g_convs=2, d_width=8)
+    path = train_fsr(cfg, str(tmp_path / "fsr"))
+    model, ckpt = load_classifier(path)
+    assert ckpt["kind"] == "fsrfer" and ckpt["fer_source"]["sha256"]
+    for k, v in fer_before.items():  # Φ and the head stay fixed
+        torch.testing.assert_close(ckpt["state"]["fer"][k], v, msg=k)
+    records = [json.loads(x) for x in (tmp_path / "fsr" / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["phase"] == "pre-train G" and records[1]["phase"] == "adversarial"
+    assert 0.25 <= records[1]["w"] <= 2.25  # w = (1.5 - p)^2
+    assert model(torch.rand(2, 1, 48, 48) * 255).shape == (2, 8)
+
+    sr_path = train_sr(SRConfig(data=str(ferplus_tiny), fer=fer_path, epochs=1, batch_size=16, width=8, depth=3),
+                       str(tmp_path / "sr"))
+    assert load_checkpoint(sr_path)["kind"] == "sr_fer"
