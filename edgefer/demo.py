@@ -16,18 +16,8 @@ import numpy as np
 
 from edgefer.classes import CLASSES
 from edgefer.degrade import degrade, lr_size
-from edgefer.errors import EdgeferError
 from edgefer.preprocess import INPUT_SIZE, preprocess_faces
-
-
-def lfw_faces(n: int) -> np.ndarray:
-    """Up to 100 real faces from scikit-image's LFW subset, as (n, 25, 25) grey 0-255."""
-    try:
-        from skimage.data import lfw_subset
-    except ImportError:
-        raise EdgeferError("the demo's faces come from scikit-image: pip install 'edgefer[train]'") from None
-    faces = lfw_subset()[:100]  # the first 100 entries are faces, the rest are not
-    return (faces[: max(1, min(n, 100))] * 255.0).astype(np.float32)
+from edgefer.sample_faces import lfw_faces
 
 
 def run_demo(model: Path, out: Path, factors: tuple[int, ...], n_faces: int, sheet_faces: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from edgefer.backends.base import Runner
 from edgefer.errors import EdgeferError
 
-BACKENDS = {".pt": "torch", ".pth": "torch"}
+BACKENDS = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
 
 
 def backend_for(path: str | Path) -> str:
@@ -26,4 +26,12 @@ def load_runner(path: str | Path, **options) -> Runner:
         from edgefer.backends.torch_runner import TorchRunner
 
         return TorchRunner(str(path), **options)
+    if backend == "onnxruntime":
+        from edgefer.backends.ort_runner import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(str(path), **options)
+    if backend == "tensorrt":
+        from edgefer.backends.trt_runner import TensorRTRunner
+
+        return TensorRTRunner(str(path), **options)
     raise AssertionError(backend)

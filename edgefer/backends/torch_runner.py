@@ -24,9 +24,9 @@ class TorchRunner(Runner):
             torch.set_num_threads(self.threads)
         self.model, ckpt = load_classifier(self.path)
         self.meta = {k: ckpt[k] for k in ("kind", "classes", "input", "metrics", "command") if k in ckpt}
-        if self.half:
-            self.model = self.model.to(torch.bfloat16 if not torch.cuda.is_available() else torch.float16)
-            self.backend = "torch-half"
+        if self.half:  # IEEE float16 weights and activations, as an FP16 engine would run them
+            self.model = self.model.half()
+            self.backend = "torch-fp16"
         self.active = True
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

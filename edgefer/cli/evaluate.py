@@ -14,7 +14,7 @@ from edgefer.cli.common import DataOpt, FactorsOpt, handle_errors
 from edgefer.degrade import parse_factors
 from edgefer.errors import EdgeferError
 
-ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model file (.pt); default: the bundled FSR-FER model.")]
+ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model file (.pt, .onnx, .engine); default: the bundled FSR-FER model.")]
 
 
 def result_table(results: dict[str, dict], title: str) -> Table:
@@ -33,12 +33,14 @@ def result_table(results: dict[str, dict], title: str) -> Table:
     return table
 
 
-def evaluate_model(model: Path, data: Path, split: str, factors: tuple[int, ...], batch_size: int) -> dict:
+def evaluate_model(model: Path, data: Path, split: str, factors: tuple[int, ...], batch_size: int, fp16: bool = False) -> dict:
     from edgefer.backends import load_runner
     from edgefer.data import load_dataset
     from edgefer.evaluate import evaluate
 
-    with load_runner(model) as runner:  # a bad model fails before the dataset is read
+    if fp16 and not str(model).endswith((".pt", ".pth")):
+        raise EdgeferError(f"{model}: --fp16 runs a PyTorch checkpoint in half precision; build an FP16 engine for other files")
+    with load_runner(model, **({"half": True} if fp16 else {})) as runner:  # a bad model fails before the data is read
         faces = load_dataset(data, split)
         res = evaluate(runner.infer, faces.images, faces.labels, factors, batch_size, description=f"evaluating {model.name}")
         return {"model": str(model), "backend": runner.backend, "data": str(data), "split": split,
@@ -53,8 +55,9 @@ def eval_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Folder for accuracy-vs-size and confusion PNGs.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Faces per inference batch.")] = 256,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Run a .pt model in float16 (PyTorch, CPU): FP16 accuracy.")] = False,
 ) -> None:
-    """Accuracy and macro-F1 of a model at each down-sample factor."""
+    """Accuracy and macro-F1 of a model (.pt, .onnx, .engine/.plan) at each down-sample factor."""
     from edgefer.checkpoint import DEFAULT_MODEL
     from edgefer.fileio import write_json
 
@@ -63,7 +66,7 @@ def eval_command(
     except ValueError as e:
         raise EdgeferError(f"--factors: {e}") from None
     model = model or DEFAULT_MODEL
-    res = evaluate_model(model, data, split, parsed, batch_size)
+    res = evaluate_model(model, data, split, parsed, batch_size, fp16)
     Console().print(result_table({model.name: res}, f"{model.name} on {data.name} ({split}, n={res['n']})"))
     if json_out:
         write_json(json_out, res)

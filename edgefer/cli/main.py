@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from edgefer import __version__
-from edgefer.cli import demo, evaluate, train
+from edgefer.cli import demo, deploy, evaluate, info, train
 from edgefer.cli.common import handle_errors, setup
 
 app = typer.Typer(help="edgefer: facial expressions on small, low-resolution faces (FSR-FER).",
@@ -13,6 +13,9 @@ app = typer.Typer(help="edgefer: facial expressions on small, low-resolution fac
 app.add_typer(train.app, name="train")
 app.command("eval")(handle_errors(evaluate.eval_command))
 app.command("demo")(handle_errors(demo.demo_command))
+app.command("info")(handle_errors(info.info_command))
+app.command("export")(handle_errors(deploy.export_command))
+app.command("calibrate")(handle_errors(deploy.calibrate_command))
 app.command("compare")(handle_errors(evaluate.compare_command))
 
 

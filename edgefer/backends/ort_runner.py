@@ -1,0 +1,48 @@
+"""ONNX Runtime backend for .onnx graphs (FP32, FP16 or Q/DQ INT8): CPU, or CUDA/TensorRT providers when present."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefer.backends.base import Runner
+from edgefer.backends.softmax import softmax
+from edgefer.errors import EdgeferError
+
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+class OnnxRuntimeRunner(Runner):
+    backend = "onnxruntime"
+
+    def __init__(self, path: str, providers: list[str] | None = None, threads: int | None = None) -> None:
+        super().__init__(path)
+        self.providers = providers
+        self.threads = threads
+
+    def activate(self) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise EdgeferError("onnxruntime is not installed: pip install 'edgefer[onnx]'") from None
+        opts = ort.SessionOptions()
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
+        available = ort.get_available_providers()
+        providers = self.providers or [p for p in PREFERRED_PROVIDERS if p in available]
+        try:
+            self.session = ort.InferenceSession(self.path, opts, providers=providers)
+        except Exception as e:  # ORT raises its own exception types for a bad graph
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise EdgeferError(f"{self.path}: ONNX Runtime cannot load this graph ({first})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1:
+            raise EdgeferError(f"{self.path}: expected one input (faces), found {len(inputs)}")
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        self.meta = {"providers": self.session.get_providers(), "input": inputs[0].name, "output": outputs[0].name}
+        self.input_type = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
+        self.backend = f"onnxruntime:{self.session.get_providers()[0].replace('ExecutionProvider', '')}"
+        self.active = True
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(batch, self.input_type)})
+        return softmax(logits)

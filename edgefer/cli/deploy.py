@@ -1,0 +1,74 @@
+"""``edgefer export`` (and, with the TensorRT tooling, calibrate and build-engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgefer.cli.evaluate import ModelOpt
+
+
+def export_command(
+    model: ModelOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the graphs (default: the top-level export/).")] = None,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset (TensorRT 10 parses 9-20).")] = 17,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Largest batch checked, and the engines' default max.")] = 64,
+) -> None:
+    """Export the model to ONNX (fused graph, backbone, G, head), check it against PyTorch, write manifest.json."""
+    from edgefer.checkpoint import DEFAULT_MODEL
+    from edgefer.deploy.onnx_export import export_model
+    from edgefer.paths import export_dir
+
+    out = out or export_dir()
+    m = export_model(model or DEFAULT_MODEL, out, opset, max_batch)
+    c = m["check"]
+    typer.echo(f"checked {m['main']} against PyTorch on {c['faces']} at factors {c['factors']}, batches {c['batches']}: "
+               f"max |Δp| = {c['max_abs_diff_probs']:.2e}, argmax agreement {100 * c['argmax_agreement']:.1f}%")
+    for name, f in m["files"].items():
+        typer.echo(f"  {out / name}  ({f['bytes'] / 1e6:.2f} MB, sha256 {f['sha256'][:12]}…)")
+    typer.echo(f"  {out / 'manifest.json'}")
+
+
+def calibrate_command(
+    data: Annotated[Path, typer.Option("--data", help="Dataset whose real faces calibrate the graph.")],
+    onnx: Annotated[Path | None, typer.Option("--onnx", help="FP32 graph (default: export/fsrfer.onnx).")] = None,
+    split: Annotated[str, typer.Option("--split", help="Split the calibration faces come from.")] = "train",
+    samples: Annotated[int, typer.Option("--samples", help="Calibration faces (spread over factors 1-8).")] = 512,
+    method: Annotated[str, typer.Option("--method", help="entropy | minmax | percentile.")] = "entropy",
+    out: Annotated[Path | None, typer.Option("--out", help="INT8 graph (default: <onnx>.int8.onnx).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the calibration set.")] = 0,
+    calib_dir: Annotated[Path | None, typer.Option("--calib-dir", help="Where calibration sets go (default: calibration/).")] = None,
+    eval_split: Annotated[str, typer.Option("--eval-split", help="Split for the FP32-vs-INT8 report ('none' skips it).")] = "val",
+    factors: Annotated[str, typer.Option("--factors", help="Factors of the report.")] = "1,2,3,4,6,8",
+) -> None:
+    """Build a calibration set from real faces and write a Q/DQ INT8 ONNX that TensorRT accepts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from edgefer.degrade import parse_factors
+    from edgefer.deploy.calibrate import calibrate
+    from edgefer.errors import EdgeferError
+    from edgefer.paths import calibration_dir, export_dir
+
+    try:
+        parsed = parse_factors(factors)
+    except ValueError as e:
+        raise EdgeferError(f"--factors: {e}") from None
+    onnx = onnx or export_dir() / "fsrfer.onnx"
+    m = calibrate(onnx, data, split, samples, method, out, seed, calib_dir or calibration_dir(),
+                  None if eval_split == "none" else eval_split, parsed)
+    typer.echo(f"wrote {m['int8_onnx']} ({m['qdq']['quantize_linear']} Q / {m['qdq']['dequantize_linear']} DQ nodes; "
+               f"calibration set {m['calibration_set']['file']})")
+    if "accuracy" in m:
+        a = m["accuracy"]
+        table = Table(title=f"FP32 vs INT8 (ONNX Runtime, CPU) on {Path(a['data']).name} {a['split']} (n={a['n']})")
+        table.add_column("")
+        keys = list(a["fp32"]["accuracy"])
+        for k in keys:
+            table.add_column(f"×{k}", justify="right")
+        for name in ("fp32", "int8"):
+            table.add_row(name, *(f"{100 * a[name]['accuracy'][k]:.2f}" for k in keys))
+        table.add_row("drop (points)", *(f"{a['drop_points'][k]:+.2f}" for k in keys))
+        Console().print(table)

@@ -1,0 +1,46 @@
+"""``edgefer info``: what a checkpoint is, how it was made, its size, cost and validation accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgefer.cli.evaluate import ModelOpt
+
+
+def info_command(
+    model: ModelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Describe a checkpoint: kind, classes, input, parameters, MFLOPs per face, training command, metrics."""
+    import json
+
+    from edgefer.checkpoint import DEFAULT_MODEL, load_classifier
+    from edgefer.complexity import count_macs, count_parameters
+
+    path = model or DEFAULT_MODEL
+    net, ckpt = load_classifier(path)
+    macs = count_macs(net)
+    desc = {
+        "model": str(path),
+        "kind": ckpt["kind"],
+        "classes": ckpt["classes"],
+        "input": ckpt["input"],
+        "parameters": count_parameters(net),
+        "mmacs_per_face": round(macs / 1e6, 2),
+        "mflops_per_face": round(2 * macs / 1e6, 2),
+        "file_mb": round(Path(path).stat().st_size / 1e6, 2),
+        "command": ckpt.get("command"),
+        "git_commit": ckpt.get("git_commit"),
+        "accuracy": ckpt.get("metrics", {}).get("accuracy"),
+        "macro_f1": ckpt.get("metrics", {}).get("macro_f1"),
+    }
+    if as_json:
+        typer.echo(json.dumps(desc, indent=2))
+        return
+    for k, v in desc.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"×{f}: {100 * a:.1f}%" for f, a in v.items()) if k in ("accuracy", "macro_f1") else v
+        typer.echo(f"{k:>16}: {v}")

@@ -1,0 +1,1 @@
+"""Deployment artifacts: ONNX export with checks, calibration sets and INT8 (Q/DQ) graphs."""

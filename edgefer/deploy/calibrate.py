@@ -1,0 +1,66 @@
+"""``edgefer calibrate``: calibration set -> Q/DQ INT8 ONNX -> FP32 vs INT8 accuracy per factor."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgefer.deploy.calibset import load_or_make_calibration_set
+from edgefer.deploy.quantize import describe_qdq, qdq_violations, quantize_qdq
+from edgefer.errors import EdgeferError
+from edgefer.fileio import write_json
+
+log = logging.getLogger("edgefer.calibrate")
+
+
+def int8_path_for(onnx_path: Path) -> Path:
+    return onnx_path.with_name(onnx_path.stem + ".int8.onnx")
+
+
+def precision_report(fp32: Path, int8: Path, data: Path, split: str, factors: Sequence[int]) -> dict[str, Any]:
+    """Accuracy of both graphs (ONNX Runtime, CPU) on one split: {"fp32": result, "int8": result, "drop": {f: points}}."""
+    from edgefer.backends import load_runner
+    from edgefer.data import load_dataset
+    from edgefer.evaluate import evaluate
+
+    faces = load_dataset(data, split)
+    out: dict[str, Any] = {"data": str(data), "split": split, "n": len(faces)}
+    for name, path in (("fp32", fp32), ("int8", int8)):
+        with load_runner(path, providers=["CPUExecutionProvider"]) as runner:
+            res = evaluate(runner.infer, faces.images, faces.labels, factors, description=f"evaluating {name}")
+        out[name] = {"accuracy": res["accuracy"], "macro_f1": res["macro_f1"]}
+    out["drop_points"] = {k: round(100 * (out["fp32"]["accuracy"][k] - out["int8"]["accuracy"][k]), 2)
+                          for k in out["fp32"]["accuracy"]}
+    return out
+
+
+def calibrate(onnx_path: Path, data: Path, split: str, samples: int, method: str, out: Path | None, seed: int,
+              calib_folder: Path, eval_split: str | None, factors: Sequence[int]) -> dict[str, Any]:
+    if not onnx_path.is_file():
+        raise EdgeferError(f"{onnx_path}: no such ONNX file (run `edgefer export` first)")
+    out = out or int8_path_for(onnx_path)
+    x, calib_manifest = load_or_make_calibration_set(data, split, samples, seed, calib_folder)
+    log.info("calibrating on %d faces from %s (%s), method %s", len(x), data, split, method)
+    quantize_qdq(onnx_path, x, out, method)
+    problems = qdq_violations(out)
+    if problems:
+        out.unlink(missing_ok=True)
+        raise EdgeferError(f"{out.name}: the Q/DQ graph breaks TensorRT's rules: {problems[0]} (and {len(problems) - 1} more)")
+    manifest: dict[str, Any] = {"int8_onnx": str(out), "fp32_onnx": str(onnx_path), "method": method,
+                                "calibration_set": calib_manifest, "qdq": describe_qdq(out)}
+    if eval_split:
+        manifest["accuracy"] = precision_report(onnx_path, out, data, eval_split, factors)
+    write_json(out.with_suffix(".json"), manifest)
+    export_manifest = onnx_path.parent / "manifest.json"
+    if export_manifest.is_file():  # record the INT8 result beside the export it came from
+        try:
+            m = json.loads(export_manifest.read_text())
+            m.setdefault("int8", {})[out.name] = {k: manifest[k] for k in ("method", "qdq", "accuracy") if k in manifest}
+            m["int8"][out.name]["calibration_set"] = calib_manifest["file"]
+            write_json(export_manifest, m)
+        except (OSError, ValueError) as e:
+            log.warning("could not update %s: %s", export_manifest, e)
+    return manifest

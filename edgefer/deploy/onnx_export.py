@@ -1,0 +1,110 @@
+"""``edgefer export``: a checkpoint -> ONNX graphs, checked against PyTorch, plus manifest.json.
+
+Files (input "faces": (N, 1, 48, 48) float32 grey 0-255, normalisation inside the graph;
+output "logits": (N, 8), softmax left to the runtime):
+- ``<kind>.onnx``: the whole classifier in one graph (``fsrfer.onnx`` for FSR-FER);
+- ``backbone.onnx`` faces -> "features" (N, 128, 6, 6), ``g.onnx`` features -> "features_sr",
+  ``head.onnx`` features -> logits, so that G can be swapped or served apart.
+Everything is written to a temporary folder inside ``out`` and moved in only after every check passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgefer import __version__
+from edgefer.checkpoint import load_classifier, sha256_file
+from edgefer.errors import EdgeferError
+from edgefer.fileio import write_json
+from edgefer.preprocess import INPUT_CHANNELS, INPUT_RANGE, INPUT_SIZE
+
+log = logging.getLogger("edgefer.export")
+
+CHECK_FACTORS = (1, 2, 4, 8)
+CHECK_BATCHES = (1, 7, 64)
+
+
+def _export(module, example, path: Path, in_name: str, out_name: str, opset: int) -> None:
+    import torch
+
+    torch.onnx.export(
+        module, (example,), str(path), dynamo=False, opset_version=opset, input_names=[in_name],
+        output_names=[out_name], dynamic_axes={in_name: {0: "batch"}, out_name: {0: "batch"}}, do_constant_folding=True,
+    )
+
+
+def _graph_parts(model, kind: str) -> dict[str, tuple[Any, str, str, tuple[int, ...]]]:
+    """name -> (module, input name, output name, input shape without batch)."""
+    face = (INPUT_CHANNELS, INPUT_SIZE, INPUT_SIZE)
+    parts: dict[str, tuple[Any, str, str, tuple[int, ...]]] = {f"{kind}.onnx": (model, "faces", "logits", face)}
+    fer = model.fer if kind != "fer" else model
+    feat_shape = tuple(fer.features(__import__("torch").zeros(1, *face)).shape[1:])
+    if kind in ("fer", "fsrfer"):
+        parts["backbone.onnx"] = (fer.features, "faces", "features", face)
+        parts["head.onnx"] = (fer.head, "features", "logits", feat_shape)
+    if kind == "fsrfer":
+        parts["g.onnx"] = (model.generator, "features", "features_sr", feat_shape)
+    return parts
+
+
+def export_model(model_path: Path, out: Path, opset: int = 17, max_batch: int = 64) -> dict[str, Any]:
+    """Export, check and write the graphs and manifest.json into ``out``; returns the manifest."""
+    import onnx
+    import torch
+
+    if not 1 <= max_batch <= 4096:
+        raise EdgeferError(f"--max-batch must be between 1 and 4096, got {max_batch}")
+    if not 13 <= opset <= 20:
+        raise EdgeferError(f"--opset {opset}: TensorRT 10's ONNX parser documents opsets 9-20; use 13-20")
+    model, ckpt = load_classifier(model_path)
+    kind = ckpt["kind"]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    except OSError as e:
+        raise EdgeferError(f"{out}: cannot write the export folder ({e.strerror or e})") from None
+    try:
+        files = {}
+        for name, (module, in_name, out_name, shape) in _graph_parts(model, kind).items():
+            path = tmp / name
+            with torch.inference_mode():
+                _export(module.eval(), torch.rand(2, *shape) * 255, path, in_name, out_name, opset)
+            try:
+                onnx.checker.check_model(str(path), full_check=True)
+            except onnx.checker.ValidationError as e:
+                raise EdgeferError(f"{name}: onnx.checker rejected the exported graph ({str(e).splitlines()[0]})") from None
+            files[name] = path
+        from edgefer.deploy.verify import check_against_torch, check_parts_compose
+
+        check = check_against_torch(model, files[f"{kind}.onnx"], CHECK_FACTORS, tuple(b for b in CHECK_BATCHES if b <= max_batch) or (max_batch,))
+        if kind == "fsrfer":
+            check["parts_max_abs_diff"] = check_parts_compose(files)
+        manifest = {
+            "format": "edgefer-export",
+            "kind": kind,
+            "main": f"{kind}.onnx",
+            "classes": ckpt["classes"],
+            "input": {"name": "faces", "shape": ["batch", INPUT_CHANNELS, INPUT_SIZE, INPUT_SIZE], "dtype": "float32",
+                      "range": list(INPUT_RANGE), "channels": INPUT_CHANNELS, "size": INPUT_SIZE,
+                      "preprocess": "grey, antialiased bicubic resize to 48x48 (edgefer.preprocess); no normalisation"},
+            "output": {"name": "logits", "shape": ["batch", len(ckpt["classes"])], "apply": "softmax"},
+            "opset": opset,
+            "max_batch": max_batch,
+            "files": {name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for name, p in files.items()},
+            "source": {"checkpoint": str(model_path), "sha256": sha256_file(model_path), "command": ckpt.get("command")},
+            "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "edgefer": __version__},
+            "validation": {k: ckpt.get("metrics", {}).get(k) for k in ("split", "n", "accuracy", "macro_f1")},
+            "check": check,
+        }
+        write_json(tmp / "manifest.json", manifest)
+        for p in sorted(tmp.iterdir()):  # every check passed: move the set in
+            p.replace(out / p.name)
+        return manifest
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

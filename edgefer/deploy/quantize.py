@@ -1,0 +1,119 @@
+"""Explicit INT8: a Q/DQ ONNX graph that TensorRT accepts, made with ONNX Runtime's quantize_static.
+
+TensorRT's rules (deploy.md): signed INT8 with zero-point 0, per-channel weights (axis 0 for Conv),
+per-tensor activations, no INT32 bias DequantizeLinear, Q/DQ on the inputs of Conv/Gemm.
+ONNX Runtime's defaults (UINT8, non-zero zero-points, INT32 bias) break them, hence the options below.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgefer.errors import EdgeferError
+from edgefer.fileio import atomic_path
+
+log = logging.getLogger("edgefer.calibrate")
+
+METHODS = ("entropy", "minmax", "percentile")
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader protocol over an in-memory calibration set."""
+
+    def __init__(self, x: np.ndarray, input_name: str, batch: int) -> None:
+        self.batches = [x[i : i + batch] for i in range(0, len(x), batch)]
+        self.input_name = input_name
+        self.i = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.i >= len(self.batches):
+            return None
+        self.i += 1
+        return {self.input_name: np.ascontiguousarray(self.batches[self.i - 1])}
+
+    def rewind(self) -> None:
+        self.i = 0
+
+
+def quantize_qdq(onnx_path: Path, x: np.ndarray, out: Path, method: str = "entropy", batch: int = 64) -> Path:
+    """Write a Q/DQ INT8 copy of ``onnx_path`` calibrated on ``x`` (n, 1, S, S); atomic."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if method not in METHODS:
+        raise EdgeferError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
+    calib = {"entropy": CalibrationMethod.Entropy, "minmax": CalibrationMethod.MinMax,
+             "percentile": CalibrationMethod.Percentile}[method]
+    import onnx
+
+    try:
+        input_name = onnx.load(str(onnx_path), load_external_data=False).graph.input[0].name
+    except Exception as e:  # not an ONNX file
+        raise EdgeferError(f"{onnx_path}: not a readable ONNX graph ({type(e).__name__})") from None
+    with tempfile.TemporaryDirectory(prefix="edgefer-quant-") as tmp:
+        prepped = Path(tmp) / "prepped.onnx"
+        quant_pre_process(str(onnx_path), str(prepped), skip_symbolic_shape=True)
+        with atomic_path(out) as dst:
+            quantize_static(
+                str(prepped), str(dst), _Reader(x, input_name, batch),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["Conv", "Gemm"],
+                calibrate_method=calib,
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                               "CalibMovingAverage": method == "minmax"},
+            )
+    return out
+
+
+def qdq_violations(path: Path) -> list[str]:
+    """Every way the graph breaks TensorRT's explicit-quantization rules (empty list = compliant)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    problems: list[str] = []
+    n_q = 0
+    for node in graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            n_q += 1
+            scale = inits.get(node.input[1])
+            zp = inits.get(node.input[2]) if len(node.input) > 2 else None
+            if zp is not None and (zp.dtype != np.int8 or np.any(zp != 0)):
+                problems.append(f"{node.name}: zero-point must be int8 0, got {zp.dtype} {np.unique(zp)[:4]}")
+            x = inits.get(node.input[0])
+            if node.op_type == "DequantizeLinear" and x is not None and x.dtype == np.int32:
+                problems.append(f"{node.name}: INT32 bias DequantizeLinear")
+            if scale is not None and scale.size > 1 and x is None:
+                problems.append(f"{node.name}: activation quantized per-channel (must be per-tensor)")
+        if node.op_type in ("Conv", "Gemm"):
+            for i, name in enumerate(node.input[:2]):
+                src = producer.get(name)
+                if src is None or src.op_type != "DequantizeLinear":
+                    problems.append(f"{node.name}: input {i} ({name}) is not fed by DequantizeLinear")
+                elif i == 1 and node.op_type == "Conv":
+                    scale = inits.get(src.input[1])
+                    axis = next((a.i for a in src.attribute if a.name == "axis"), 1)
+                    if scale is None or scale.size <= 1 or axis != 0:
+                        problems.append(f"{node.name}: weights must be per-channel on axis 0")
+    if n_q == 0:
+        problems.append("no QuantizeLinear/DequantizeLinear nodes: not a Q/DQ graph")
+    return problems
+
+
+def describe_qdq(path: Path) -> dict[str, Any]:
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    ops = [n.op_type for n in graph.node]
+    return {"quantize_linear": ops.count("QuantizeLinear"), "dequantize_linear": ops.count("DequantizeLinear"),
+            "conv": ops.count("Conv"), "gemm": ops.count("Gemm")}

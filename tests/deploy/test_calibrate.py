@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+
+from edgefer.checkpoint import save_checkpoint
+from edgefer.deploy.calibrate import calibrate
+from edgefer.deploy.calibset import load_or_make_calibration_set, make_calibration_set
+from edgefer.deploy.onnx_export import export_model
+from edgefer.deploy.quantize import qdq_violations
+from edgefer.errors import EdgeferError
+from tests.test_checkpoint import tiny_fsr_ckpt
+
+
+@pytest.fixture(scope="module")
+def fp32_onnx(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("calib")
+    model = save_checkpoint(tiny_fsr_ckpt(), tmp / "tiny.pt")
+    export_model(model, tmp / "export", max_batch=8)
+    return tmp / "export" / "fsrfer.onnx"
+
+
+def test_calibration_set_is_deterministic_and_spreads_factors():
+    images = np.random.default_rng(0).integers(0, 256, (100, 48, 48)).astype(np.uint8)
+    a = make_calibration_set(images, 64, seed=3)
+    b = make_calibration_set(images, 64, seed=3)
+    c = make_calibration_set(images, 64, seed=4)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    assert not np.array_equal(a[1], c[1])
+    x, idx, fac = a
+    assert x.shape == (64, 1, 48, 48) and x.dtype == np.float32 and len(set(idx)) == 64
+    assert np.bincount(fac, minlength=9)[1:].tolist() == [8] * 8
+    with pytest.raises(EdgeferError):
+        make_calibration_set(images, 0)
+
+
+def test_saved_set_is_reused(ferplus_tiny, tmp_path):
+    x1, m1 = load_or_make_calibration_set(ferplus_tiny, "train", 32, 0, tmp_path)
+    npz = tmp_path / m1["file"]
+    mtime = npz.stat().st_mtime_ns
+    x2, m2 = load_or_make_calibration_set(ferplus_tiny, "train", 32, 0, tmp_path)
+    np.testing.assert_array_equal(x1, x2)
+    assert npz.stat().st_mtime_ns == mtime and m1 == m2 and len(m1["sha256"]) == 64
+
+
+def test_qdq_graph_follows_tensorrt_rules_and_report(fp32_onnx, ferplus_tiny, tmp_path):
+    m = calibrate(fp32_onnx, ferplus_tiny, "train", 32, "entropy", tmp_path / "q.int8.onnx", 0, tmp_path / "cal", "val", (1, 4))
+    assert qdq_violations(tmp_path / "q.int8.onnx") == []
+    assert m["qdq"]["quantize_linear"] > 0 and m["qdq"]["conv"] > 0
+    acc = m["accuracy"]
+    assert set(acc["fp32"]["accuracy"]) == set(acc["int8"]["accuracy"]) == {"1", "4"}
+    assert json.loads((tmp_path / "q.int8.json").read_text())["method"] == "entropy"
+    export_manifest = json.loads((fp32_onnx.parent / "manifest.json").read_text())
+    assert "q.int8.onnx" in export_manifest["int8"]
+
+
+def test_rule_checker_catches_onnx_runtime_defaults(fp32_onnx, tmp_path):
+    """ONNX Runtime's default quantization (UINT8, zero-points != 0) is what TensorRT rejects."""
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    from edgefer.deploy.quantize import _Reader
+
+    x = np.random.default_rng(0).uniform(0, 255, (16, 1, 48, 48)).astype(np.float32)
+    quantize_static(str(fp32_onnx), str(tmp_path / "bad.onnx"), _Reader(x, "faces", 8), quant_format=QuantFormat.QDQ)
+    problems = qdq_violations(tmp_path / "bad.onnx")
+    assert any("zero-point must be int8 0" in p for p in problems)
+
+
+def test_missing_onnx(tmp_path, ferplus_tiny):
+    with pytest.raises(EdgeferError, match="run `edgefer export` first"):
+        calibrate(tmp_path / "no.onnx", ferplus_tiny, "train", 8, "entropy", None, 0, tmp_path, None, (1,))
