@@ -1,19 +1,18 @@
-"""Progress bars and logging, one style for every long step."""
+"""Progress bars (tqdm on stderr), one style for every long step."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 T = TypeVar("T")
 
 
 def track(items: Iterable[T], description: str, total: int | None = None, **kwargs) -> Iterator[T]:
-    """tqdm over ``items`` on stderr; quiet when stderr is not a terminal unless EDGEFER_PROGRESS=1."""
+    """tqdm over ``items`` on stderr, refreshed at most once a second."""
     return tqdm(items, desc=description, total=total, leave=False, dynamic_ncols=True, file=sys.stderr,
                 mininterval=1.0, **kwargs)
 
@@ -21,11 +20,3 @@ def track(items: Iterable[T], description: str, total: int | None = None, **kwar
 def bar(total: int, description: str, **kwargs) -> tqdm:
     return tqdm(total=total, desc=description, leave=False, dynamic_ncols=True, file=sys.stderr,
                 mininterval=1.0, **kwargs)
-
-
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )

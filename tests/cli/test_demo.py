@@ -1,0 +1,24 @@
+import json
+
+from typer.testing import CliRunner
+
+from edgefer.cli.main import app
+
+runner = CliRunner()
+
+
+def test_demo_runs_the_bundled_model_on_shipped_faces(tmp_path):
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--faces", "24", "--sheet-faces", "3", "--factors", "1,4,8"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["faces"] == 24 and list(summary["per_factor"]) == ["1", "4", "8"]
+    assert summary["per_factor"]["1"]["agreement_with_sharp"] == 1.0
+    for f in summary["per_factor"].values():
+        assert sum(f["labels"].values()) == 24 and 0 < f["mean_confidence"] <= 1
+    assert (tmp_path / "contact_sheet.png").read_bytes()[:4] == b"\x89PNG"
+    assert "contact sheet:" in r.output
+
+
+def test_demo_bad_factors(tmp_path):
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--factors", "0"])
+    assert r.exit_code == 2 and "--factors" in r.output
