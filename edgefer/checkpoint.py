@@ -10,7 +10,6 @@ loads with ``torch.load(..., weights_only=True)``:
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -43,14 +42,6 @@ def git_commit() -> str | None:
 
 def command_line() -> str:
     return " ".join(["edgefer", *sys.argv[1:]])
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def make_checkpoint(kind: str, arch: dict[str, dict], modules: dict[str, nn.Module], config: dict,

@@ -27,7 +27,7 @@ import numpy as np
 from edgefer.backends.base import Runner
 from edgefer.engine.cuda_mem import DeviceBuffer, DeviceMemory, device_memory
 from edgefer.engine.sidecar import REBUILD, EngineMismatch, check_sidecar, read_sidecar, sidecar_path
-from edgefer.engine.trt_import import import_tensorrt, make_trt_logger, one_line
+from edgefer.engine.trt_import import import_tensorrt, init_plugins, make_trt_logger, one_line
 from edgefer.errors import EdgeferError
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,10 @@ class TensorRTRunner(Runner):
         self.memory = memory
         self.require_sidecar = require_sidecar
         self.sidecar: dict[str, Any] | None = None
-        self._trt_objects: tuple[Any, ...] = ()
+        self.context: Any = None
+        self._engine: Any = None
+        self._runtime: Any = None
+        self._logger: Any = None
         self._device: dict[str, DeviceBuffer] = {}
         self._stream = None
         self._events = None
@@ -132,6 +135,7 @@ class TensorRTRunner(Runner):
         with memory.current():
             self._check_sidecar(trt, memory, blob)
             logger = make_trt_logger(trt)
+            init_plugins(trt, logger)
             try:
                 runtime = trt.Runtime(logger)
             except TypeError as e:  # "factory function returned nullptr": no usable GPU
@@ -151,7 +155,8 @@ class TensorRTRunner(Runner):
             context = engine.create_execution_context()
             context.set_input_shape(input_name, max_in)
             tensors = {n: (tuple(context.get_tensor_shape(n)), np.dtype(trt.nptype(engine.get_tensor_dtype(n)))) for n in names}
-            self._trt_objects = (logger, runtime, engine)  # the runtime and logger must outlive the engine
+            # the runtime and logger must outlive the engine (released in reverse in deactivate)
+            self._logger, self._runtime, self._engine = logger, runtime, engine
             self._setup(context, memory, input_name, output_name, tensors)
 
     def _setup(self, context: Any, memory: DeviceMemory, input_name: str, output_name: str,
@@ -165,7 +170,7 @@ class TensorRTRunner(Runner):
         max_batch = int(in_shape[0])
         if len(out_shape) != 2 or out_shape[0] != max_batch:
             raise EdgeferError(f"{self.path}: expected a (N, K) {output_name!r} output, the engine gives {list(out_shape)} for N={max_batch}")
-        self.context = context
+        self.context, self.memory = context, memory
         self.input_name, self.output_name = input_name, output_name
         self.input_shape, self.input_dtype = tuple(int(d) for d in in_shape), in_dtype
         self.max_batch, self.num_classes = max_batch, int(out_shape[1])
@@ -253,5 +258,7 @@ class TensorRTRunner(Runner):
         self._device, self._stream, self._events = {}, None, None
         self._host_in = self._host_out = None
         self.context = None  # context before engine, engine before runtime
-        self._trt_objects = ()
+        self._engine = None
+        self._runtime = None
+        self._logger = None
         self.active = False

@@ -17,7 +17,7 @@ import numpy as np
 from edgefer.data import load_dataset
 from edgefer.degrade import degrade_mixed
 from edgefer.errors import EdgeferError
-from edgefer.fileio import atomic_path, write_json
+from edgefer.fileio import atomic_path, sha256_file, write_json
 
 CALIB_FACTORS = (1, 2, 3, 4, 5, 6, 7, 8)
 
@@ -58,7 +58,7 @@ def load_or_make_calibration_set(data: Path, split: str, samples: int, seed: int
         "file": path.name, "data": str(data), "layout": faces.layout, "split": split, "samples": int(len(x)),
         "seed": seed, "factors": sorted({int(f) for f in fac}), "shape": list(x.shape), "dtype": "float32",
         "preprocess": "edgefer.preprocess + edgefer.degrade (grey 0-255)",
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "sha256": sha256_file(path),
     }
     write_json(manifest_path, manifest)
     return x, manifest

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from edgefer import __version__
-from edgefer.checkpoint import load_classifier, sha256_file
+from edgefer.checkpoint import load_classifier
+from edgefer.fileio import sha256_file
 from edgefer.errors import EdgeferError
 from edgefer.fileio import write_json
 from edgefer.preprocess import INPUT_CHANNELS, INPUT_RANGE, INPUT_SIZE

@@ -34,13 +34,12 @@ from edgefer.engine.sidecar import (
     engine_sidecar,
     profile_dict,
     profile_shapes,
-    sha256_file,
     sidecar_path,
     write_sidecar,
 )
-from edgefer.engine.trt_import import import_tensorrt, make_trt_logger, one_line
+from edgefer.engine.trt_import import import_tensorrt, init_plugins, make_trt_logger, one_line
 from edgefer.errors import EdgeferError
-from edgefer.fileio import atomic_path
+from edgefer.fileio import atomic_path, sha256_file
 from edgefer.progress import bar
 
 log = logging.getLogger(__name__)
@@ -292,6 +291,7 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, precision: str = "
     memory = memory or device_memory()  # also makes the primary CUDA context current, before TensorRT
     device_name, compute_capability = memory.device_info()
     logger = make_trt_logger(trt)
+    init_plugins(trt, logger)
     try:
         builder = trt.Builder(logger)
     except TypeError as e:  # "factory function returned nullptr": no usable GPU

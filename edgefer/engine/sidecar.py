@@ -34,19 +34,6 @@ class EngineMismatch(EdgeferError):
     """An engine that cannot run here (other TensorRT, other GPU, unreadable): it must be rebuilt."""
 
 
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a file, read in 1 MiB chunks.
-
-    Same as ``edgefer.checkpoint.sha256_file``, which cannot be used here: that module imports torch,
-    and the Jetson runtime has none.
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def sidecar_path(engine_path: str | Path) -> Path:
     """``x.engine`` -> ``x.engine.json``."""
     engine_path = Path(engine_path)

@@ -131,3 +131,10 @@ def make_trt_logger(trt: Any, name: str = "edgefer.tensorrt") -> Any:
             pylog.log(level, "%s", msg)
 
     return _Logger()
+
+
+def init_plugins(trt: Any, logger: Any) -> None:
+    """Register TensorRT's bundled plugins, so ONNX graphs/engines using them (e.g. a detector's NMS) load."""
+    init = getattr(trt, "init_libnvinfer_plugins", None)
+    if init is not None and not init(logger, ""):
+        log.warning("TensorRT plugins could not be initialised; graphs that use them will fail")

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgefer.checkpoint import build_classifier, load_checkpoint, make_checkpoint, save_checkpoint, sha256_file
+from edgefer.checkpoint import build_classifier, load_checkpoint, make_checkpoint, save_checkpoint
+from edgefer.fileio import sha256_file
 from edgefer.degrade import FACTORS_EVAL, degrade
 from edgefer.errors import CheckpointError
 from edgefer.metrics import accuracy, confusion_matrix

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edgefer.checkpoint import build_classifier, load_checkpoint, make_checkpoint, save_checkpoint, sha256_file
+from edgefer.checkpoint import build_classifier, load_checkpoint, make_checkpoint, save_checkpoint
+from edgefer.fileio import sha256_file
 from edgefer.degrade import degrade, degrade_mixed
 from edgefer.errors import CheckpointError
 from edgefer.models.composed import SRThenFER

@@ -6,7 +6,8 @@ import torch
 from typer.testing import CliRunner
 
 from edgefer.backends import load_runner
-from edgefer.checkpoint import load_classifier, save_checkpoint, sha256_file
+from edgefer.checkpoint import load_classifier, save_checkpoint
+from edgefer.fileio import sha256_file
 from edgefer.cli.main import app
 from edgefer.deploy.onnx_export import export_model
 from edgefer.deploy.verify import check_faces

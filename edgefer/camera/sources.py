@@ -1,0 +1,368 @@
+"""Video sources: parse SRC, open it with OpenCV, read frames on their own thread.
+
+SRC forms (``parse_source``):
+    0, 1, ...            camera index (live)
+    /dev/videoN          V4L2 device (live)
+    rtsp://, http(s)://  network stream (live)
+    csi://N              Jetson CSI camera N through nvarguscamerasrc (live); optional query
+                         ``csi://0?width=1280&height=720&fps=60``
+    "... ! appsink"      a raw GStreamer pipeline (live)
+    anything else        a video file (must exist)
+
+``FrameReader`` reads on a thread:
+- live sources keep only the NEWEST frame: a frame the loop had not taken when the next one arrived is
+  dropped and counted (drop, don't lag);
+- files queue a few frames and block instead (a file cannot lag; every frame is processed, so results
+  are reproducible). ``drop=True`` treats a file like a camera;
+- a live source that fails is reopened with exponential back-off (0.5 s, 1 s, 2 s ... capped), and the
+  gap is logged and recorded in ``stats.gaps``;
+- a file ends at its last frame, or at the last frame it could decode when it is truncated.
+
+``capture_factory(spec) -> capture`` is the injection point: anything with ``isOpened()``,
+``read() -> (ok, frame)``, ``get(prop)`` and ``release()`` works (tests pass fakes).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+
+from edgefer.errors import EdgeferError
+
+log = logging.getLogger(__name__)
+
+CSI_PIPELINE = (
+    "nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width={width},height={height},"
+    "framerate={fps}/1 ! nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
+    "appsink drop=true max-buffers=1 sync=false"
+)
+URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
+NO_GSTREAMER = "this OpenCV has no GStreamer (pip opencv-python wheels lack it; on the Jetson use apt python3-opencv)"
+
+
+class Capture(Protocol):
+    def isOpened(self) -> bool: ...
+    def read(self) -> tuple[bool, Any]: ...
+    def get(self, prop: int) -> float: ...
+    def release(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A parsed SRC. ``target`` is what cv2.VideoCapture takes; ``api`` its backend (None = any)."""
+
+    text: str
+    kind: str  # camera | device | url | csi | gstreamer | file
+    target: int | str
+    live: bool
+    api: int | None = None
+
+    def describe(self) -> str:
+        return {"camera": f"camera {self.target}", "csi": f"CSI camera ({self.text})"}.get(self.kind, self.text)
+
+
+def csi_pipeline(sensor: int = 0, width: int = 1920, height: int = 1080, fps: int = 30) -> str:
+    """The nvarguscamerasrc -> BGR appsink pipeline of a Jetson CSI camera (appsink keeps one buffer)."""
+    return CSI_PIPELINE.format(sensor=sensor, width=width, height=height, fps=fps)
+
+
+def _cv2_api(name: str) -> int | None:
+    import cv2
+
+    return getattr(cv2, name, None)
+
+
+def parse_source(src: str | int) -> SourceSpec:
+    """SRC text -> SourceSpec; a file that does not exist is a one-line EdgeferError."""
+    text = str(src).strip()
+    if not text:
+        raise EdgeferError("--source is empty: give a camera index, /dev/videoN, a video file, a URL, csi://N or a GStreamer pipeline")
+    if text.isdigit():
+        return SourceSpec(text, "camera", int(text), live=True)
+    if re.fullmatch(r"/dev/video\d+", text):
+        if not Path(text).exists():
+            raise EdgeferError(f"{text}: no such camera device (in Docker pass --device {text})")
+        return SourceSpec(text, "device", text, live=True, api=_cv2_api("CAP_V4L2"))
+    if text.startswith("csi://"):
+        url = urlparse(text)
+        sensor = url.netloc or "0"
+        if not sensor.isdigit():
+            raise EdgeferError(f"{text}: expected csi://N with N the sensor id, e.g. csi://0")
+        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            dims = {k: int(q.pop(k, d)) for k, d in (("width", 1920), ("height", 1080), ("fps", 30))}
+        except ValueError:
+            raise EdgeferError(f"{text}: width, height and fps must be integers") from None
+        if q:
+            raise EdgeferError(f"{text}: unknown option(s) {', '.join(sorted(q))}; csi:// takes width, height, fps")
+        return SourceSpec(text, "csi", csi_pipeline(int(sensor), **dims), live=True, api=_cv2_api("CAP_GSTREAMER"))
+    if "!" in text:
+        return SourceSpec(text, "gstreamer", text, live=True, api=_cv2_api("CAP_GSTREAMER"))
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme in URL_SCHEMES:
+        return SourceSpec(text, "url", text, live=True)
+    if scheme:
+        raise EdgeferError(f"{text}: unknown source scheme {scheme}://; expected rtsp://, http(s):// or csi://")
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise EdgeferError(f"{text}: no such video file" + (" (it is a folder)" if path.is_dir() else ""))
+    return SourceSpec(text, "file", str(path), live=False)
+
+
+def has_gstreamer() -> bool:
+    import cv2
+
+    m = re.search(r"GStreamer:\s*(\S+)", cv2.getBuildInformation())
+    return bool(m and m.group(1).upper() != "NO")
+
+
+def open_capture(spec: SourceSpec) -> Capture:
+    """The default capture factory: ``cv2.VideoCapture(target[, api])``."""
+    import cv2
+
+    return cv2.VideoCapture(spec.target) if spec.api is None else cv2.VideoCapture(spec.target, spec.api)
+
+
+def open_failure(spec: SourceSpec) -> str:
+    """Why a source may not open, as the tail of a one-line error."""
+    if spec.kind in ("csi", "gstreamer") and not has_gstreamer():
+        return NO_GSTREAMER
+    if spec.kind == "file":
+        return "OpenCV cannot decode it (not a video, an unsupported codec, or truncated before its header)"
+    if spec.kind == "csi":
+        return "is nvargus-daemon running, and in Docker is /tmp/argus_socket mounted?"
+    if spec.kind in ("camera", "device"):
+        return "is it plugged in, free, and in Docker passed with --device?"
+    return "is it reachable?"
+
+
+@dataclass
+class Frame:
+    """One decoded frame: ``image`` (H, W, 3) uint8 BGR (or what the source gives); ``t`` seconds:
+    video time for files (index / fps), time since the first frame for live sources."""
+
+    index: int
+    t: float
+    image: np.ndarray
+
+
+@dataclass
+class SourceStats:
+    frames_read: int = 0
+    dropped: int = 0  # read but replaced by a newer frame before the loop took them
+    gaps: list[dict[str, float]] = field(default_factory=list)  # live dropouts: start t, seconds, attempts
+    end: str = "running"  # end of file | truncated? | stopped | gave up reopening | error: ...
+    fps: float = 0.0  # the source's nominal frame rate (0 when unknown)
+    size: tuple[int, int] = (0, 0)  # (w, h) of the first frame
+
+
+@dataclass
+class SourceOptions:
+    """Reader behaviour. ``drop`` None = drop for live sources, queue for files."""
+
+    drop: bool | None = None
+    queue_size: int = 4
+    open_timeout_s: float = 10.0  # live sources: keep trying to open for this long at start
+    backoff_s: tuple[float, float] = (0.5, 8.0)  # first and largest wait between reopen attempts
+    reopen_timeout_s: float | None = None  # give up after a gap this long (None: keep trying)
+
+
+class FrameReader:
+    """Reads ``spec`` on a thread. ``start()`` opens it (raising a one-line error if it never opens);
+    iterate for frames; ``close()`` stops the thread and releases the capture. A context manager."""
+
+    def __init__(self, spec: SourceSpec, capture_factory: Callable[[SourceSpec], Capture] = open_capture,
+                 options: SourceOptions | None = None) -> None:
+        self.spec = spec
+        self.factory = capture_factory
+        self.opts = options or SourceOptions()
+        self.drop = spec.live if self.opts.drop is None else self.opts.drop
+        self.stats = SourceStats()
+        self._cap: Capture | None = None
+        self._frames: collections.deque[Frame] = collections.deque()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._done = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._t0: float | None = None
+
+    # opening ---------------------------------------------------------------------------------
+
+    def _try_open(self) -> Capture | None:
+        try:
+            cap = self.factory(self.spec)
+        except Exception as e:  # cv2.error from a bad pipeline string, a fake that raises, ...
+            log.debug("opening %s failed: %s", self.spec.describe(), e)
+            return None
+        if cap is not None and cap.isOpened():
+            return cap
+        if cap is not None:
+            cap.release()
+        return None
+
+    def start(self) -> FrameReader:
+        deadline = time.monotonic() + (self.opts.open_timeout_s if self.spec.live else 0.0)
+        delay, tries = self.opts.backoff_s[0], 0
+        while True:
+            tries += 1
+            self._cap = self._try_open()
+            if self._cap is not None or time.monotonic() + delay > deadline or self._stop.is_set():
+                break
+            self._stop.wait(delay)
+            delay = min(2 * delay, self.opts.backoff_s[1])
+        if self._cap is None:
+            after = f" after {tries} tries in {self.opts.open_timeout_s:g} s" if self.spec.live else ""
+            raise EdgeferError(f"{self.spec.describe()}: cannot open the source{after}; {open_failure(self.spec)}")
+        fps = _prop(self._cap, "CAP_PROP_FPS")
+        self.stats.fps = fps if 0 < fps < 1000 else 0.0
+        self._thread = threading.Thread(target=self._run, name="edgefer-reader", daemon=True)
+        self._thread.start()
+        return self
+
+    # the reading thread ----------------------------------------------------------------------
+
+    def _timestamp(self, index: int) -> float:
+        if not self.spec.live and self.stats.fps > 0:
+            return index / self.stats.fps
+        now = time.monotonic()
+        self._t0 = now if self._t0 is None else self._t0
+        return now - self._t0
+
+    def _push(self, frame: Frame) -> None:
+        with self._cond:
+            if self.drop:
+                if self._frames:
+                    self._frames.clear()
+                    self.stats.dropped += 1
+            else:
+                while len(self._frames) >= self.opts.queue_size and not self._stop.is_set():
+                    self._cond.wait(0.1)
+            self._frames.append(frame)
+            self._cond.notify_all()
+
+    def _read_one(self) -> tuple[bool, Any, str]:
+        try:
+            ok, image = self._cap.read()  # type: ignore[union-attr]
+        except Exception as e:  # cv2.error mid-stream
+            return False, None, " ".join(str(e).split())[:160]
+        if ok and image is not None and getattr(image, "size", 0):
+            return True, image, ""
+        return False, None, "read failed"
+
+    def _reopen(self, index: int, why: str) -> bool:
+        """Reopen a live source with back-off; True once it is back, False if stopped or given up."""
+        gap_t = self._timestamp(index)
+        log.warning("%s lost after frame %d (%s): reopening with back-off", self.spec.describe(), index - 1, why)
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+        start, delay, attempts = time.monotonic(), self.opts.backoff_s[0], 0
+        while not self._stop.wait(delay):
+            attempts += 1
+            self._cap = self._try_open()
+            gap = time.monotonic() - start
+            if self._cap is not None:
+                self.stats.gaps.append({"t": round(gap_t, 3), "seconds": round(gap, 3), "attempts": attempts})
+                log.warning("%s back after a %.1f s gap (%d reopen attempts)", self.spec.describe(), gap, attempts)
+                return True
+            if self.opts.reopen_timeout_s is not None and gap >= self.opts.reopen_timeout_s:
+                self.stats.gaps.append({"t": round(gap_t, 3), "seconds": round(gap, 3), "attempts": attempts})
+                log.error("%s: gave up reopening after %.1f s (%d attempts)", self.spec.describe(), gap, attempts)
+                self.stats.end = "gave up reopening"
+                return False
+            delay = min(2 * delay, self.opts.backoff_s[1])
+        return False
+
+    def _run(self) -> None:
+        index = 0
+        try:
+            while not self._stop.is_set():
+                ok, image, why = self._read_one()
+                if ok:
+                    if index == 0:
+                        self.stats.size = (int(image.shape[1]), int(image.shape[0]))
+                    self._push(Frame(index, self._timestamp(index), image))
+                    index += 1
+                    self.stats.frames_read = index
+                    continue
+                if not self.spec.live:
+                    total = _prop(self._cap, "CAP_PROP_FRAME_COUNT")
+                    if 0 < index < total - 1:  # some containers over-report by one
+                        log.warning("%s ended at frame %d of %d: truncated or damaged; kept the %d decodable frames",
+                                    self.spec.text, index, int(total), index)
+                        self.stats.end = "truncated?"
+                    else:
+                        self.stats.end = "end of file"
+                    break
+                if not self._reopen(index, why):
+                    break
+        except BaseException as e:  # surfaced in the consumer's thread
+            self._error = e
+        finally:
+            if self.stats.end == "running":
+                self.stats.end = "stopped" if self._stop.is_set() else "error"
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    # the consumer side -----------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def frames(self, should_stop: Callable[[], bool] | None = None) -> Iterator[Frame]:
+        """Frames in order until the source ends, ``close()`` is called or ``should_stop()`` is true
+        (checked at least every 0.1 s, so a stop request is served even while a camera is away)."""
+        if self._thread is None:
+            self.start()
+        while True:
+            with self._cond:
+                while not self._frames and not self._done and not self._stop.is_set():
+                    if should_stop is not None and should_stop():
+                        return
+                    self._cond.wait(0.1)
+                if self._frames:
+                    frame = self._frames.popleft()
+                    self._cond.notify_all()
+                elif self._error is not None:
+                    e = self._error
+                    raise EdgeferError(f"{self.spec.describe()}: reading failed ({' '.join(str(e).split()) or type(e).__name__})")
+                else:
+                    return
+            yield frame
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        if self._cap is not None and (self._thread is None or not self._thread.is_alive()):
+            self._cap.release()
+            self._cap = None
+
+    def __enter__(self) -> FrameReader:
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _prop(cap: Capture | None, name: str) -> float:
+    import cv2
+
+    try:
+        return float(cap.get(getattr(cv2, name))) if cap is not None else 0.0
+    except Exception:  # a fake capture without get(), or a backend that does not know the property
+        return 0.0
