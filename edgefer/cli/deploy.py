@@ -72,3 +72,58 @@ def calibrate_command(
             table.add_row(name, *(f"{100 * a[name]['accuracy'][k]:.2f}" for k in keys))
         table.add_row("drop (points)", *(f"{a['drop_points'][k]:+.2f}" for k in keys))
         Console().print(table)
+
+
+def build_engine_command(
+    onnx: Annotated[Path, typer.Option("--onnx", help="ONNX graph: fsrfer.onnx, its .int8.onnx, or any other (a detector).")],
+    precision: Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8.")] = "fp16",
+    int8_mode: Annotated[str, typer.Option("--int8-mode", help="qdq (a Q/DQ graph from calibrate) | implicit (calibrator; DLA).")] = "qdq",
+    min_batch: Annotated[int, typer.Option("--min-batch", help="Smallest batch of the profile.")] = 1,
+    opt_batch: Annotated[int, typer.Option("--opt-batch", help="Batch TensorRT tunes for.")] = 8,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Largest batch of the profile.")] = 32,
+    workspace: Annotated[int, typer.Option("--workspace", help="Workspace pool limit (MB).")] = 1024,
+    timing_cache: Annotated[Path | None, typer.Option("--timing-cache", help="Timing cache to load and update.")] = None,
+    dla: Annotated[int | None, typer.Option("--dla", help="DLA core (with GPU fallback); fp16 or implicit int8.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Engine file (default: export/<onnx stem>.<precision>.engine).")] = None,
+    calib_set: Annotated[Path | None, typer.Option("--calib-set", help="Implicit INT8: a calibration .npz from `edgefer calibrate`.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Implicit INT8 without --calib-set: build one from this dataset.")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Implicit INT8: calibration faces.")] = 512,
+    calib_method: Annotated[str, typer.Option("--calib-method", help="Implicit INT8: entropy | minmax.")] = "entropy",
+    calib_cache: Annotated[Path | None, typer.Option("--calib-cache", help="TensorRT calibration cache (read, then written).")] = None,
+) -> None:
+    """Build a TensorRT 10 engine (with a JSON sidecar) from an ONNX graph. Needs TensorRT: JetPack or Dockerfile.jetson."""
+    from edgefer.engine.builder import build_engine, check_build_args
+    from edgefer.engine.trt_import import import_tensorrt
+    from edgefer.errors import EdgeferError
+    from edgefer.paths import calibration_dir, export_dir
+
+    if not onnx.is_file():
+        raise EdgeferError(f"{onnx}: no such ONNX file (run `edgefer export` first)")
+    out = out or export_dir() / f"{onnx.stem}.{precision}.engine"
+    implicit = precision == "int8" and int8_mode == "implicit"
+    check_build_args(out, precision, int8_mode, min_batch, opt_batch, max_batch, workspace, dla,
+                     object() if implicit else None)  # the calibrator comes later, after TensorRT is found
+    trt = import_tensorrt()  # before any slow work: a machine without TensorRT stops here, with nothing written
+    calibrator = None
+    if implicit:
+        import numpy as np
+
+        from edgefer.deploy.calibset import load_or_make_calibration_set
+        from edgefer.engine.calibrator import make_calibrator
+
+        if calib_set:
+            try:
+                with np.load(calib_set) as z:
+                    x = z["x"]
+            except (OSError, ValueError, KeyError):
+                raise EdgeferError(f"{calib_set}: not a calibration set from `edgefer calibrate` (needs an 'x' array)") from None
+        elif data:
+            x, _ = load_or_make_calibration_set(data, "train", samples, 0, calibration_dir())
+        else:
+            raise EdgeferError("--int8-mode implicit needs --calib-set F.npz or --data DIR for calibration faces")
+        cache = calib_cache or calibration_dir() / f"{onnx.stem}.{calib_method}.trtcache"
+        calibrator = make_calibrator(calib_method, x, min(opt_batch, len(x)), cache)
+    path = build_engine(onnx, out, precision, int8_mode, min_batch, opt_batch, max_batch, workspace, timing_cache, dla,
+                        calibrator)
+    typer.echo(f"wrote {path} (TensorRT {trt.__version__}, {precision}{' ' + int8_mode if precision == 'int8' else ''}, "
+               f"batch {min_batch}/{opt_batch}/{max_batch}) and its sidecar {path}.json")

@@ -16,6 +16,7 @@ app.command("demo")(handle_errors(demo.demo_command))
 app.command("info")(handle_errors(info.info_command))
 app.command("export")(handle_errors(deploy.export_command))
 app.command("calibrate")(handle_errors(deploy.calibrate_command))
+app.command("build-engine")(handle_errors(deploy.build_engine_command))
 app.command("compare")(handle_errors(evaluate.compare_command))
 
 

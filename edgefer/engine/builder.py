@@ -64,7 +64,7 @@ def check_build_args(out_path: Path, precision: str, int8_mode: str, min_batch: 
         if not isinstance(dla_core, int) or dla_core < 0:
             raise EdgeferError(f"DLA core must be a non-negative integer, got {dla_core!r}")
         if precision == "fp32":
-            raise EdgeferError("the DLA runs fp16 or int8 only: use --precision fp16 or int8 with --dla-core")
+            raise EdgeferError("the DLA runs fp16 or int8 only: use --precision fp16 or int8 with --dla")
         if precision == "int8" and not implicit:
             raise EdgeferError("int8 on the DLA needs --int8-mode implicit (calibration); JetPack 6's DLA takes no Q/DQ graphs")
     if implicit and calibrator is None:

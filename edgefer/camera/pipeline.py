@@ -1,0 +1,230 @@
+"""The camera loop of ``edgefer infer``.
+
+Per frame:
+    read        the newest frame from the reader thread (time spent waiting for it)
+    detect      face boxes (N, 4) xywh
+    preprocess  square crop with a margin (``edgefer.preprocess.square_box``), the quality gate, then
+                ``edgefer.preprocess.preprocess_faces``: the SAME code as training -> (M, 1, 48, 48)
+    infer       ONE batched ``runner.infer`` for every classifiable face of the frame -> (M, K)
+    post        tracker ids, per-track EMA, faces.jsonl, crowd.csv, video / window
+
+SIGINT/SIGTERM (and q/Esc in the window) stop the loop after the current frame; every output is then
+finalised, as it is when the loop fails (summary.json then says ``"stopped": "error: ..."``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgefer import __version__
+from edgefer.backends.base import Runner
+from edgefer.camera.annotate import Display, VideoSink, draw
+from edgefer.camera.defaults import CROP_MARGIN, EMA_ALPHA, MIN_FACE_PX
+from edgefer.camera.outputs import UNKNOWN, FaceResult, RunOutputs
+from edgefer.camera.quality import assess
+from edgefer.camera.signals import StopFlag, stop_on_signals
+from edgefer.camera.sources import Capture, FrameReader, SourceOptions, SourceSpec, open_capture, parse_source
+from edgefer.camera.timing import StageTimer
+from edgefer.camera.tracker import IoUTracker
+from edgefer.classes import CLASSES
+from edgefer.errors import EdgeferError
+from edgefer.preprocess import preprocess_faces, square_box
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InferOptions:
+    min_face: float = MIN_FACE_PX  # px: smaller (or blurrier) faces are "unknown"
+    margin: float = CROP_MARGIN  # crop margin, a fraction of the box side on each side
+    max_frames: int | None = None  # stop after this many processed frames
+    save_frames: bool = True  # False: privacy mode (aggregates only)
+    save_video: bool = False
+    display: bool = False
+    ema: float = EMA_ALPHA
+    log_every_s: float = 5.0
+
+
+class FaceStage:
+    """detect -> crop -> quality -> preprocess -> one batched infer -> track, for one frame."""
+
+    def __init__(self, detector: Any, runner: Runner, opts: InferOptions, timer: StageTimer,
+                 classes: tuple[str, ...] = CLASSES) -> None:
+        self.detector, self.runner, self.opts, self.timer, self.classes = detector, runner, opts, timer, classes
+        self.tracker = IoUTracker(alpha=opts.ema)
+        self.infer_calls = 0
+
+    def process(self, image: np.ndarray) -> list[FaceResult]:
+        """(H, W, 3) BGR frame -> one FaceResult per detected face."""
+        with self.timer.stage("detect"):
+            boxes, scores = self.detector.detect(image)
+        with self.timer.stage("preprocess"):
+            faces, crops = [], []
+            for box, score in zip(boxes, scores):
+                face = FaceResult(box=box, det=float(score), face_px=float(max(box[2], box[3])))
+                x0, y0, x1, y1 = square_box(box, self.opts.margin, image.shape)
+                crop = image[y0:y1, x0:x1]
+                if crop.size == 0:
+                    face.reason = "outside: the box is outside the frame"
+                else:
+                    face.reason = assess(crop, face.face_px, self.opts.min_face).reason
+                faces.append(face)
+                if face.reason is None:
+                    crops.append(crop)
+            batch = preprocess_faces(crops) if crops else None  # (M, 1, 48, 48) float32 grey 0-255
+        with self.timer.stage("infer"):
+            probs = self.runner.infer(batch) if batch is not None else np.zeros((0, len(self.classes)), np.float32)
+            if batch is not None:
+                self.infer_calls += 1
+        with self.timer.stage("post"):
+            ids = self.tracker.update(np.asarray(boxes, np.float32).reshape(-1, 4))
+            k = 0
+            for face, track in zip(faces, ids):
+                face.track = int(track)
+                if face.reason is not None:
+                    continue  # tracked, but not guessed: its EMA is left as it was
+                p = probs[k]
+                k += 1
+                smoothed = self.tracker.smooth(face.track, p)
+                best = int(smoothed.argmax())
+                face.label, face.score, face.probs = self.classes[best], float(smoothed[best]), smoothed
+                face.raw_label = self.classes[int(p.argmax())]
+        return faces
+
+
+def run_loop(reader: FrameReader, stage: FaceStage, outputs: RunOutputs, opts: InferOptions, stop: StopFlag,
+             video: VideoSink | None, display: Display | None) -> tuple[int, float]:
+    """Process frames until the source ends or ``stop`` is set; returns (frames processed, wall seconds)."""
+    timer = stage.timer
+    frames = reader.frames(should_stop=stop.is_set)
+    n, start = 0, time.perf_counter()
+    last_log = start
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        frame = next(frames, None)
+        if frame is None:
+            break
+        timer.add("read", time.perf_counter() - t0)
+        faces = stage.process(frame.image)
+        with timer.stage("post"):
+            outputs.add(frame.index, frame.t, faces)
+            if video is not None or display is not None:
+                shown = draw(frame.image, faces, fps=(n + 1) / max(time.perf_counter() - start, 1e-9))
+                if video is not None:
+                    video.write(shown)
+                if display is not None and not display.show(shown):
+                    stop.set("window closed (q/Esc)")
+        n += 1
+        now = time.perf_counter()
+        if now - last_log >= opts.log_every_s:
+            log.info("frame %d: %.1f frames/s, %d faces in this frame, %d dropped", frame.index, n / (now - start),
+                     len(faces), reader.stats.dropped)
+            last_log = now
+        if opts.max_frames is not None and n >= opts.max_frames:
+            stop.set("max-frames")
+    return n, time.perf_counter() - start
+
+
+def run_infer(model: str | Path | Runner, source: str | SourceSpec, out: str | Path, *, detector: Any = "yunet",
+              detector_model: str | Path | None = None, det_score: float = 0.6, options: InferOptions | None = None,
+              source_options: SourceOptions | None = None, capture_factory: Callable[[SourceSpec], Capture] = open_capture,
+              threads: int | None = None) -> dict[str, Any]:
+    """Run the whole loop; returns the summary (also in ``out/summary.json``).
+
+    model: a model file (.pt/.onnx/.engine) or an already activated Runner (left active for the caller).
+    detector: "yunet" | "haar" or an object with ``detect(frame) -> (boxes (N,4), scores (N,))``.
+    Order of the checks: source spec, detector, model, then the source is opened (so a bad flag fails fast).
+    """
+    from edgefer.camera.detectors import make_detector
+    from edgefer.camera.model import open_runner
+
+    opts = options or InferOptions()
+    if opts.save_video and not opts.save_frames:
+        raise EdgeferError("--save-video and --no-save-frames contradict each other: privacy mode saves no video")
+    if opts.min_face < 1:
+        raise EdgeferError(f"--min-face must be at least 1 px, got {opts.min_face:g}")
+    spec = source if isinstance(source, SourceSpec) else parse_source(source)
+    det = make_detector(detector, detector_model, det_score) if isinstance(detector, str) else detector
+    display = Display() if opts.display else None
+    own_runner = not isinstance(model, Runner)
+    runner = open_runner(model, threads) if own_runner else model
+    try:
+        return _run(runner, spec, Path(out), det, opts, source_options, capture_factory, display)
+    finally:
+        if own_runner:
+            runner.deactivate()
+
+
+def _run(runner: Runner, spec: SourceSpec, out: Path, det: Any, opts: InferOptions, source_options: SourceOptions | None,
+         capture_factory: Callable[[SourceSpec], Capture], display: Display | None) -> dict[str, Any]:
+    stop = StopFlag()
+    reader = FrameReader(spec, capture_factory, source_options)
+    with stop_on_signals(stop):
+        reader.start()  # a source that never opens fails here, before anything is written
+        outputs = RunOutputs(out, save_frames=opts.save_frames)
+        video = VideoSink(out / "annotated.mp4", reader.stats.fps) if opts.save_video else None
+        stage = FaceStage(det, runner, opts, StageTimer())
+        n, seconds, error = 0, 0.0, None
+        t_start = time.perf_counter()
+        try:
+            n, seconds = run_loop(reader, stage, outputs, opts, stop, video, display)
+        except BaseException as e:  # finalise the outputs, then let it propagate
+            error = e
+            seconds = time.perf_counter() - t_start
+            n = outputs.frames
+            raise
+        finally:
+            reader.close()
+            if display is not None:
+                display.close()
+            video_path = video.close() if video is not None else None
+            if error is not None:
+                stopped = "SIGINT" if isinstance(error, KeyboardInterrupt) else f"error: {' '.join(str(error).split())[:200]}"
+            else:
+                stopped = stop.reason or reader.stats.end
+            summary = _summary(runner, spec, det, opts, stage, reader, outputs, n, seconds, stopped)
+            if video_path is not None:
+                summary["files"] = {"annotated_video": str(video_path)}
+            summary = outputs.finalise(summary)
+    if n == 0 and not spec.live and stopped in ("end of file", "truncated?"):
+        raise EdgeferError(f"{spec.text}: no frame could be decoded (truncated or not a video)")
+    return summary
+
+
+def _summary(runner: Runner, spec: SourceSpec, det: Any, opts: InferOptions, stage: FaceStage, reader: FrameReader,
+             outputs: RunOutputs, n: int, seconds: float, stopped: str) -> dict[str, Any]:
+    st = reader.stats
+    seconds = max(seconds, 1e-9)
+    describe = getattr(det, "describe", None)
+    return {
+        "source": spec.text,
+        "source_kind": spec.kind,
+        "source_fps": round(st.fps, 3),
+        "frame_size": list(st.size),
+        "model": runner.path,
+        "backend": runner.backend,
+        "detector": describe() if describe else {"name": type(det).__name__},
+        "frames": n,
+        "frames_read": st.frames_read,
+        "dropped_frames": st.dropped,
+        "source_gaps": st.gaps,
+        "seconds": round(seconds, 3),
+        "fps": round(n / seconds, 3),
+        "faces_per_s": round(outputs.faces / seconds, 3),
+        "tracks": stage.tracker.total,
+        "infer_calls": stage.infer_calls,
+        "stages": stage.timer.summary(),
+        "stopped": stopped,
+        "options": {k: v for k, v in asdict(opts).items() if k != "log_every_s"},
+        "edgefer_version": __version__,
+    }
+
+
+__all__ = ["UNKNOWN", "FaceStage", "InferOptions", "run_infer", "run_loop"]
