@@ -91,6 +91,7 @@ class CrowdSeries:
         fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(7.5, 5.2), sharex=True, gridspec_kw={"height_ratios": [1, 1.6]})
         ax0.plot(t, [r["faces"] for r in self.rows], marker="o", ms=3, label="mean faces / frame")
         ax0.plot(t, [r["max_faces"] for r in self.rows], lw=0.8, ls="--", label="max")
+        ax0.set_ylim(bottom=0)
         ax0.set_ylabel("faces")
         ax0.legend(fontsize=7, loc="upper right")
         ax0.grid(True, alpha=0.3)

@@ -22,6 +22,26 @@ DETECTORS = ("yunet", "haar")
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 
 
+def cv2_error() -> type[Exception]:
+    import cv2
+
+    return cv2.error
+
+
+def _old_opencv_hint() -> str:
+    """The vendored YuNet (outputs cls_8 ... kps_32) needs OpenCV >= 4.8; older FaceDetectorYN expects another layout."""
+    import cv2
+
+    try:
+        major, minor = (int(v) for v in cv2.__version__.split(".")[:2])
+    except ValueError:
+        return ""
+    if (major, minor) >= (4, 8):
+        return ""
+    return (f"; this YuNet model needs OpenCV >= 4.8 and this is {cv2.__version__} "
+            "(on JetPack 6 install NVIDIA's OpenCV 4.8: apt libopencv-python)")
+
+
 def _bgr(frame: np.ndarray) -> np.ndarray:
     """Any camera frame -> (H, W, 3) uint8 BGR, what YuNet takes."""
     import cv2
@@ -31,6 +51,20 @@ def _bgr(frame: np.ndarray) -> np.ndarray:
     if frame.shape[2] == 4:
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
     return frame
+
+
+# pip wheels ship cascades under cv2.data.haarcascades; apt builds (Ubuntu, JetPack) under /usr/share.
+HAAR_DIRS = ("/usr/share/opencv4/haarcascades", "/usr/local/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades")
+
+
+def find_haar_cascade() -> Path | None:
+    import cv2
+
+    root = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    for d in ([root] if root else []) + list(HAAR_DIRS):
+        if (Path(d) / HAAR_CASCADE).is_file():
+            return Path(d) / HAAR_CASCADE
+    return None
 
 
 class YuNetDetector:
@@ -53,7 +87,8 @@ class YuNetDetector:
         try:
             self._det = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold, nms_threshold, top_k)
         except cv2.error as e:
-            raise EdgeferError(f"{path}: OpenCV cannot load it as a YuNet model ({' '.join(str(e).split())[:160]})") from None
+            raise EdgeferError(f"{path}: OpenCV cannot load it as a YuNet model ({' '.join(str(e).split())[:160]})"
+                               f"{_old_opencv_hint()}") from None
         self._size = (320, 320)
 
     def detect(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +98,11 @@ class YuNetDetector:
         if size != self._size:
             self._det.setInputSize(size)
             self._size = size
-        _, faces = self._det.detect(image)
+        try:
+            _, faces = self._det.detect(image)
+        except cv2_error() as e:
+            raise EdgeferError(f"{self.model_path}: YuNet failed on a {size[0]}x{size[1]} frame "
+                               f"({' '.join(str(e).split())[:120]}){_old_opencv_hint()}") from None
         if faces is None or len(faces) == 0:
             return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
         faces = np.asarray(faces, dtype=np.float32)  # (N, 15): box, 5 landmarks, score
@@ -85,11 +124,10 @@ class HaarDetector:
             raise EdgeferError(f"--detector haar needs an OpenCV 4.x build (cv2.CascadeClassifier); this is OpenCV "
                                f"{cv2.__version__}, whose wheels dropped it: use --detector yunet")
         if cascade_path is None:
-            root = getattr(getattr(cv2, "data", None), "haarcascades", None)
-            if not root:
-                raise EdgeferError("this OpenCV ships no Haar cascades (cv2.data.haarcascades): pass --detector-model "
-                                   f"{HAAR_CASCADE} or use --detector yunet")
-            cascade_path = Path(root) / HAAR_CASCADE
+            cascade_path = find_haar_cascade()
+            if cascade_path is None:
+                raise EdgeferError(f"no {HAAR_CASCADE} found (cv2.data.haarcascades, /usr/share/opencv4/haarcascades): "
+                                   "pass --detector-model PATH or use --detector yunet")
         path = Path(cascade_path)
         if not path.is_file():
             raise EdgeferError(f"{path}: no such Haar cascade file")
@@ -114,7 +152,10 @@ class HaarDetector:
 
 
 def make_detector(name: str, model_path: str | Path | None = None, score_threshold: float = 0.6):
-    """``yunet`` (model_path defaults to the vendored ONNX) or ``haar`` (model_path: a cascade XML)."""
+    """``yunet`` (model_path defaults to the vendored ONNX) or ``haar`` (model_path: a cascade XML).
+
+    score_threshold 0.6: on the crowd clip YuNet scores faces of 15-25 px at 0.68-0.87 and larger ones
+    at ~0.9; OpenCV's sample default of 0.9 would drop every small face."""
     name = name.lower()
     if name == "yunet":
         from edgefer.camera.defaults import YUNET_MODEL

@@ -16,9 +16,20 @@ HINTS = {
 }
 
 
+# ONNX Runtime's intra-op thread pool spins between calls. In the camera loop, which runs the detector
+# (OpenCV threads) and the reader thread between two infer calls, the spinning threads starve both.
+# Measured here (2 cores, busy, 640x480, 12 faces, YuNet): 12-13 frames/s with ORT's default threads,
+# 20-22 with 1 thread (26 with 2 threads and session.intra_op.allow_spinning=0, which the ORT runner
+# does not set). So the loop asks ORT for 1 thread unless --threads says otherwise.
+CAMERA_ORT_THREADS = 1
+
+
 def open_runner(path: str | Path, threads: int | None = None) -> Runner:
-    """An activated runner for ``path`` (backend by extension). ``threads``: CPU threads (torch/ORT only)."""
+    """An activated runner for ``path`` (backend by extension). ``threads``: CPU threads (torch/ORT only;
+    None: 1 for ONNX Runtime, see CAMERA_ORT_THREADS; the framework's default for torch)."""
     backend = backend_for(path)
+    if threads is None and backend == "onnxruntime":
+        threads = CAMERA_ORT_THREADS
     options = {"threads": threads} if threads and backend != "tensorrt" else {}
     runner = load_runner(path, **options)
     try:

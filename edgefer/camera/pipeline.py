@@ -30,7 +30,14 @@ from edgefer.camera.defaults import CROP_MARGIN, EMA_ALPHA, MIN_FACE_PX
 from edgefer.camera.outputs import UNKNOWN, FaceResult, RunOutputs
 from edgefer.camera.quality import assess
 from edgefer.camera.signals import StopFlag, stop_on_signals
-from edgefer.camera.sources import Capture, FrameReader, SourceOptions, SourceSpec, open_capture, parse_source
+from edgefer.camera.sources import (
+    Capture,
+    FrameReader,
+    SourceOptions,
+    SourceSpec,
+    open_capture,
+    parse_source,
+)
 from edgefer.camera.timing import StageTimer
 from edgefer.camera.tracker import IoUTracker
 from edgefer.classes import CLASSES
@@ -68,7 +75,8 @@ class FaceStage:
         with self.timer.stage("preprocess"):
             faces, crops = [], []
             for box, score in zip(boxes, scores):
-                face = FaceResult(box=box, det=float(score), face_px=float(max(box[2], box[3])))
+                # whole pixels, so that the record's face_px and the --min-face decision agree
+                face = FaceResult(box=box, det=float(score), face_px=float(round(max(box[2], box[3]))))
                 x0, y0, x1, y1 = square_box(box, self.opts.margin, image.shape)
                 crop = image[y0:y1, x0:x1]
                 if crop.size == 0:
@@ -121,6 +129,7 @@ def run_loop(reader: FrameReader, stage: FaceStage, outputs: RunOutputs, opts: I
                     video.write(shown)
                 if display is not None and not display.show(shown):
                     stop.set("window closed (q/Esc)")
+        timer.commit()
         n += 1
         now = time.perf_counter()
         if now - last_log >= opts.log_every_s:
@@ -167,7 +176,7 @@ def _run(runner: Runner, spec: SourceSpec, out: Path, det: Any, opts: InferOptio
     stop = StopFlag()
     reader = FrameReader(spec, capture_factory, source_options)
     with stop_on_signals(stop):
-        reader.start()  # a source that never opens fails here, before anything is written
+        reader.start(should_stop=stop.is_set)  # a source that never opens fails here, before anything is written
         outputs = RunOutputs(out, save_frames=opts.save_frames)
         video = VideoSink(out / "annotated.mp4", reader.stats.fps) if opts.save_video else None
         stage = FaceStage(det, runner, opts, StageTimer())
@@ -210,6 +219,7 @@ def _summary(runner: Runner, spec: SourceSpec, det: Any, opts: InferOptions, sta
         "frame_size": list(st.size),
         "model": runner.path,
         "backend": runner.backend,
+        "threads": getattr(runner, "threads", None),
         "detector": describe() if describe else {"name": type(det).__name__},
         "frames": n,
         "frames_read": st.frames_read,

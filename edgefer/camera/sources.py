@@ -211,7 +211,9 @@ class FrameReader:
             cap.release()
         return None
 
-    def start(self) -> FrameReader:
+    def start(self, should_stop: Callable[[], bool] | None = None) -> FrameReader:
+        """Open the source (live ones: retried with back-off for ``open_timeout_s``) and start reading.
+        ``should_stop()`` true while still opening (e.g. Ctrl-C) raises KeyboardInterrupt."""
         deadline = time.monotonic() + (self.opts.open_timeout_s if self.spec.live else 0.0)
         delay, tries = self.opts.backoff_s[0], 0
         while True:
@@ -219,7 +221,11 @@ class FrameReader:
             self._cap = self._try_open()
             if self._cap is not None or time.monotonic() + delay > deadline or self._stop.is_set():
                 break
-            self._stop.wait(delay)
+            end = time.monotonic() + delay
+            while time.monotonic() < end:  # short waits: a stop request is served within 0.1 s
+                if should_stop is not None and should_stop():
+                    raise KeyboardInterrupt
+                self._stop.wait(min(0.1, max(end - time.monotonic(), 0.0)))
             delay = min(2 * delay, self.opts.backoff_s[1])
         if self._cap is None:
             after = f" after {tries} tries in {self.opts.open_timeout_s:g} s" if self.spec.live else ""

@@ -12,10 +12,13 @@ STAGES = ("read", "detect", "preprocess", "infer", "post")
 
 
 class StageTimer:
-    """Collects one duration per stage per frame (seconds); ``summary()`` gives ms statistics."""
+    """Per-frame durations of each stage (seconds). A stage may be timed several times in one frame
+    (post = tracking + outputs); the parts add up until ``commit()`` closes the frame, so every
+    statistic of ``summary()`` is per frame."""
 
     def __init__(self, stages: tuple[str, ...] = STAGES) -> None:
         self.samples: dict[str, list[float]] = {s: [] for s in stages}
+        self._frame: dict[str, float] = dict.fromkeys(stages, 0.0)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -23,10 +26,16 @@ class StageTimer:
         try:
             yield
         finally:
-            self.samples[name].append(time.perf_counter() - t0)
+            self._frame[name] += time.perf_counter() - t0
 
     def add(self, name: str, seconds: float) -> None:
-        self.samples[name].append(seconds)
+        self._frame[name] += seconds
+
+    def commit(self) -> None:
+        """Close the current frame: one sample per stage."""
+        for name, seconds in self._frame.items():
+            self.samples[name].append(seconds)
+            self._frame[name] = 0.0
 
     def summary(self) -> dict[str, dict[str, float]]:
         """stage -> {total_s, mean_ms, p50_ms, p90_ms, share}; share = the stage's part of all stage time."""

@@ -1,0 +1,112 @@
+"""``edgefer infer`` (the camera loop) and ``edgefer bench``. No torch is imported here: the Jetson path.
+
+Registered by ``edgefer.cli.main`` as ``app.command("infer")(handle_errors(infer_command))`` and
+``app.command("bench")(handle_errors(bench_command))``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgefer.camera.defaults import MIN_FACE_PX, YUNET_MODEL
+
+InferModelOpt = Annotated[Path | None, typer.Option(
+    "--model", help="Model file: .engine (TensorRT), .onnx (ONNX Runtime) or .pt (PyTorch). "
+                    "Default: export/fsrfer.onnx if present, else the bundled edgefer/weights/fsrfer.pt.")]
+DetectorOpt = Annotated[str, typer.Option("--detector", help="yunet (default: finds faces down to ~12 px) | haar (OpenCV 4.x builds only).")]
+DetectorModelOpt = Annotated[Path | None, typer.Option(
+    "--detector-model", help=f"YuNet ONNX (default: the vendored {YUNET_MODEL.name}) or, for haar, a cascade XML.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads of ONNX Runtime / PyTorch (default: 1 for ONNX "
+                                                                   "Runtime, whose spinning pool would starve the detector; PyTorch's own).")]
+
+
+def infer_command(
+    source: Annotated[str, typer.Option("--source", help="Camera index, /dev/videoN, a video file, rtsp:// or http:// URL, "
+                                                         "csi://N (Jetson CSI camera), or a GStreamer pipeline ending in appsink.")],
+    model: InferModelOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder: faces.jsonl, summary.json, crowd.csv, crowd.png[, annotated.mp4].")] = Path("runs/infer"),
+    detector: DetectorOpt = "yunet",
+    detector_model: DetectorModelOpt = None,
+    min_face: Annotated[float, typer.Option("--min-face", help="Faces with less than this many px of detail (small or blurred) are 'unknown'.")] = MIN_FACE_PX,
+    det_score: Annotated[float, typer.Option("--det-score", help="Detector score threshold (YuNet).")] = 0.6,
+    display: Annotated[bool, typer.Option("--display", help="Show the annotated frames in a window (q or Esc stops).")] = False,
+    save_video: Annotated[bool, typer.Option("--save-video", help="Also write annotated.mp4.")] = False,
+    no_save_frames: Annotated[bool, typer.Option("--no-save-frames", help="Privacy mode: keep aggregates only (summary.json, crowd.csv, crowd.png); "
+                                                                          "no faces.jsonl, no video, no face pixels.")] = False,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", help="Stop after this many processed frames.")] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Recognise the expression of every face in a video or camera feed; write per-face records and crowd statistics."""
+    from edgefer.camera.defaults import default_model
+    from edgefer.camera.pipeline import InferOptions, run_infer
+
+    opts = InferOptions(min_face=min_face, max_frames=max_frames, save_frames=not no_save_frames,
+                        save_video=save_video, display=display)
+    s = run_infer(model or default_model(), source, out, detector=detector, detector_model=detector_model,
+                  det_score=det_score, options=opts, threads=threads)
+    st = s["stages"]
+    split = ", ".join(f"{k} {v['mean_ms']:.1f}" for k, v in st.items())
+    typer.echo(f"{s['frames']} frames, {s['faces']} faces in {s['seconds']:.1f} s: {s['fps']:.1f} frames/s, "
+               f"{s['faces_per_s']:.1f} faces/s ({s['backend']}, {s['detector']['name']}); stopped: {s['stopped']}")
+    typer.echo(f"ms per frame: {split}; dropped frames: {s['dropped_frames']}, source gaps: {len(s['source_gaps'])}")
+    for name, path in s["files"].items():
+        typer.echo(f"  {name}: {path}")
+
+
+def bench_command(
+    model: InferModelOpt = None,
+    batch: Annotated[str, typer.Option("--batch", help="Batch sizes for the runner latency, comma-separated.")] = "1,8,32,64",
+    iters: Annotated[int, typer.Option("--iters", help="Timed calls per batch size (after 3 warm-up calls).")] = 50,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    faces: Annotated[str, typer.Option("--faces", help="Faces per frame of the end-to-end clips, comma-separated.")] = "12",
+    frames: Annotated[int, typer.Option("--frames", help="Frames per end-to-end clip.")] = 60,
+    frame_size: Annotated[str, typer.Option("--frame-size", help="Frame size of the generated clips, WxH.")] = "640x480",
+    face_px: Annotated[str, typer.Option("--face-px", help="Face sizes in the generated clips, MIN-MAX px.")] = "20-64",
+    clip: Annotated[Path | None, typer.Option("--clip", help="Use this video for the end-to-end run instead of a generated clip.")] = None,
+    no_end_to_end: Annotated[bool, typer.Option("--no-end-to-end", help="Only time the runner.")] = False,
+    detector: DetectorOpt = "yunet",
+    detector_model: DetectorModelOpt = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Latency (median, p90) and faces/s per batch size; end-to-end frames/s with the per-stage split."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from edgefer.camera.bench import parse_ints, parse_pair, run_bench
+    from edgefer.camera.defaults import default_model
+    from edgefer.errors import EdgeferError
+    from edgefer.fileio import write_json
+
+    if clip is not None and not clip.is_file():
+        raise EdgeferError(f"--clip {clip}: no such video file")
+    model = model or default_model()
+    r = run_bench(model, parse_ints(batch, "--batch"), iters, parse_ints(faces, "--faces"), frames,
+                  parse_pair(frame_size, "--frame-size", "x"), parse_pair(face_px, "--face-px", "-"), detector,
+                  detector_model, threads, clip, end_to_end=not no_end_to_end)
+    console = Console()
+    table = Table(title=f"{Path(r['model']).name} on {r['backend']}: runner latency ({r['iters']} calls)")
+    for col in ("batch", "median ms", "p90 ms", "ms / face", "faces/s"):
+        table.add_column(col, justify="right")
+    gpu = any("gpu_median_ms" in b for b in r["batches"])
+    if gpu:
+        table.add_column("GPU ms (CUDA events)", justify="right")
+    for b in r["batches"]:
+        row = [str(b["batch"]), f"{b['median_ms']:.2f}", f"{b['p90_ms']:.2f}", f"{b['per_face_ms']:.3f}", f"{b['faces_per_s']:.0f}"]
+        console_row = [*row, f"{b['gpu_median_ms']:.3f}"] if gpu else row
+        table.add_row(*console_row)
+    console.print(table)
+    if r.get("end_to_end"):
+        t2 = Table(title=f"end to end ({r['detector']['name']} + {r['backend']}), ms per frame by stage")
+        for col in ("faces", "found/frame", "frames/s", "faces/s", "read", "detect", "preprocess", "infer", "post"):
+            t2.add_column(col, justify="right")
+        for e in r["end_to_end"]:
+            ms = e["stages_mean_ms"]
+            t2.add_row(str(e["faces_in_clip"] if e["faces_in_clip"] is not None else "-"), f"{e['faces_detected_per_frame']:.1f}",
+                       f"{e['fps']:.1f}", f"{e['faces_per_s']:.0f}", *(f"{ms[k]:.1f}" for k in ("read", "detect", "preprocess", "infer", "post")))
+        console.print(t2)
+    if json_out is not None:
+        write_json(json_out, r)
+        typer.echo(f"wrote {json_out}")

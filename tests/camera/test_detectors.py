@@ -1,0 +1,93 @@
+"""Detectors: YuNet finds the small faces of the clip; Haar is used when OpenCV has it and refused clearly when not."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgefer.camera.defaults import YUNET_MODEL
+from edgefer.camera.detectors import HaarDetector, YuNetDetector, make_detector
+from edgefer.camera.tracker import iou_matrix
+from edgefer.errors import EdgeferError
+from tests.camera.conftest import read_frames
+
+SHARED_YUNET_SHA = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
+
+
+def test_vendored_yunet_is_the_documented_file():
+    import hashlib
+
+    assert YUNET_MODEL.is_file(), "edgefer/weights/face_detection_yunet.onnx is missing"
+    assert hashlib.sha256(YUNET_MODEL.read_bytes()).hexdigest() == SHARED_YUNET_SHA
+    assert (YUNET_MODEL.parent / "YUNET_LICENSE.md").read_text().count(SHARED_YUNET_SHA) == 1
+
+
+def test_yunet_finds_most_small_faces_of_the_clip(crowd_clip):
+    det = make_detector("yunet")
+    frame = read_frames(crowd_clip.path)[0]
+    boxes, scores = det.detect(frame)
+    assert boxes.shape[1] == 4 and boxes.dtype == np.float32 and scores.shape == (len(boxes),)
+    truth = crowd_clip.boxes[0]
+    iou = iou_matrix(truth, boxes)
+    found = iou.max(axis=1) >= 0.4
+    assert found.mean() >= 0.75, f"YuNet found {found.sum()} of {len(truth)} faces"
+    assert (iou.max(axis=0) >= 0.4).all(), "a detection that overlaps no face"
+    small = truth[:, 2] <= 32
+    assert small.any() and found[small].mean() >= 0.6  # the point of the default: small faces
+
+
+def test_yunet_takes_grey_and_bgra_frames_and_any_size(crowd_clip):
+    det = make_detector("yunet")
+    frame = read_frames(crowd_clip.path)[0]
+    n = len(det.detect(frame)[0])
+    assert abs(len(det.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))[0]) - n) <= 2
+    assert len(det.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA))[0]) == n
+    boxes, _ = det.detect(frame[:240, :320])  # a new size re-sizes the network input
+    assert len(boxes) and (boxes[:, 0] < 320).all()
+    assert det.detect(np.zeros((100, 120, 3), np.uint8))[0].shape == (0, 4)
+
+
+def test_yunet_model_errors_are_one_line(tmp_path):
+    with pytest.raises(EdgeferError, match="no such YuNet model file") as e:
+        YuNetDetector(tmp_path / "none.onnx")
+    assert "\n" not in str(e.value)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(EdgeferError, match="junk.onnx: OpenCV cannot load it as a YuNet model") as e:
+        YuNetDetector(junk)
+    assert "\n" not in str(e.value)
+    with pytest.raises(EdgeferError, match="--detector 'mtcnn'"):
+        make_detector("mtcnn")
+
+
+def test_haar_without_cascade_classifier_says_use_yunet(monkeypatch):
+    monkeypatch.delattr(cv2, "CascadeClassifier", raising=False)
+    with pytest.raises(EdgeferError, match="needs an OpenCV 4.x build .* use --detector yunet"):
+        make_detector("haar")
+
+
+def test_haar_path_with_an_opencv_4_style_cascade(monkeypatch, tmp_path):
+    """OpenCV 5 has no Haar: a stand-in CascadeClassifier checks the wiring (defaults, box format)."""
+    calls = {}
+
+    class FakeCascade:
+        def __init__(self, path):
+            calls["path"] = path
+
+        def empty(self):
+            return False
+
+        def detectMultiScale(self, grey, scaleFactor, minNeighbors, minSize):
+            calls["grey"] = grey.shape
+            return np.array([[10, 20, 30, 30], [50, 60, 24, 24]], np.int32)
+
+    (tmp_path / "haarcascade_frontalface_default.xml").write_text("<xml/>")
+    monkeypatch.setattr(cv2, "CascadeClassifier", FakeCascade, raising=False)
+    monkeypatch.setattr(cv2, "data", type("data", (), {"haarcascades": str(tmp_path) + "/"}), raising=False)
+    det = make_detector("haar")
+    boxes, scores = det.detect(np.zeros((120, 160, 3), np.uint8))
+    assert calls["path"].endswith("haarcascade_frontalface_default.xml") and calls["grey"] == (120, 160)
+    assert boxes.tolist() == [[10, 20, 30, 30], [50, 60, 24, 24]] and scores.tolist() == [1.0, 1.0]
+    with pytest.raises(EdgeferError, match="no such Haar cascade file"):
+        HaarDetector(tmp_path / "other.xml")

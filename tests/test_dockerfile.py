@@ -1,0 +1,132 @@
+"""Dockerfile.jetson and docker/jetson-install.sh agree with pyproject.toml (the image cannot be built here)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "Dockerfile.jetson"
+SCRIPT = ROOT / "docker" / "jetson-install.sh"
+RUNTIME_IMAGE = "nvcr.io/nvidia/l4t-tensorrt:r10.3.0-runtime"
+BUILD_IMAGE = "nvcr.io/nvidia/l4t-jetpack:r36.4.0"  # L4T r36.4 = JetPack 6.1: CUDA 12.6, TensorRT 10.3
+
+
+def name_of(requirement: str) -> str:
+    return re.split(r"[<>=!~\[;\s]", requirement, maxsplit=1)[0].lower()
+
+
+def lower_bound(requirement: str) -> str | None:
+    m = re.search(r">=\s*([\w.]+)", requirement)
+    return m.group(1) if m else None
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) per instruction, comments dropped, continuations joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            op, _, args = line.partition(" ")
+            out.append((op.upper(), args.strip()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def script() -> str:
+    return SCRIPT.read_text()
+
+
+def script_deps(script: str) -> list[str]:
+    m = re.search(r"RUNTIME_DEPS=\(([^)]*)\)", script)
+    assert m, "docker/jetson-install.sh must list the runtime dependencies in RUNTIME_DEPS=(...)"
+    return re.findall(r'"([^"]+)"', m.group(1))
+
+
+def pip_lines(script: str) -> list[str]:
+    return [line.strip() for line in script.splitlines() if re.search(r"\bpip3?\b.*\binstall\b", line)]
+
+
+def test_base_images_are_jetpack6_tensorrt_10_3(dockerfile):
+    froms = [args for op, args in dockerfile if op == "FROM"]
+    assert froms[-1] == RUNTIME_IMAGE  # the image that runs
+    assert froms[0].split()[0] == BUILD_IMAGE  # pycuda is compiled on the same L4T release (same CUDA)
+    assert all(not f.endswith(":latest") and ":" in f for f in froms)
+
+
+def test_entrypoint_is_the_edgefer_script(dockerfile, pyproject):
+    assert ("ENTRYPOINT", '["edgefer"]') in dockerfile
+    assert pyproject["project"]["scripts"]["edgefer"] == "edgefer.cli.main:app"
+
+
+def test_every_install_step_is_in_the_one_script(dockerfile):
+    runs = [args for op, args in dockerfile if op == "RUN"]
+    assert runs and all("jetson-install.sh" in r for r in runs)
+    assert not any(re.search(r"\b(pip3?|apt-get|apt)\b", r) for r in runs), "install steps belong in the script"
+    assert any("jetson-install.sh runtime" in r for r in runs) and any("jetson-install.sh pycuda-wheel" in r for r in runs)
+    for op, args in dockerfile:
+        if op == "COPY" and "--from" not in args:
+            for src in args.split()[:-1]:
+                assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
+
+
+def test_script_installs_every_runtime_dependency_of_pyproject(pyproject, script):
+    wanted = {name_of(r): r for r in pyproject["project"]["dependencies"]}
+    got = {name_of(r): r for r in script_deps(script)}
+    assert set(got) == set(wanted), f"pyproject {sorted(wanted)} vs script {sorted(got)}"
+    for name, req in wanted.items():
+        assert lower_bound(got[name]) == lower_bound(req), f"{name}: script {got[name]!r} vs pyproject {req!r}"
+    assert '"${RUNTIME_DEPS[@]}"' in script
+
+
+def test_no_torch_and_no_pip_opencv(pyproject, script):
+    assert not any(name_of(r) in ("torch", "opencv-python", "opencv-python-headless") for r in pyproject["project"]["dependencies"])
+    for line in pip_lines(script):
+        assert "torch" not in line and "opencv" not in line, line
+    assert re.search(r"pip install --no-deps \"\$src\"", script), "edgefer itself must be installed with --no-deps"
+    assert re.search(r"apt_install[^\n]*\b(libopencv-python|python3-opencv)\b", script), "OpenCV comes from apt"
+    assert 'find_spec("torch") is None' in script  # and the image checks it
+
+
+def test_pycuda_is_built_against_the_images_cuda(script):
+    assert re.search(r"PATH=/usr/local/cuda/bin:\$PATH[^\n]*\\\n[^\n]*pip wheel[^\n]*pycuda", script)
+    assert re.search(r"pip install \"\$wheels\"/pycuda-\*\.whl", script)
+
+
+def test_the_vendored_yunet_reaches_the_image(pyproject, script):
+    data = pyproject["tool"]["setuptools"].get("package-data", {}).get("edgefer", [])
+    in_package = any(p in ("weights/*.onnx", "weights/*") for p in data)
+    assert in_package or "face_detection_yunet.onnx" in script
+    assert (ROOT / "edgefer" / "weights" / "face_detection_yunet.onnx").is_file()
+
+
+def test_script_is_valid_bash_and_lints_clean_when_linters_exist():
+    subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+    assert SCRIPT.stat().st_mode & 0o111, "docker/jetson-install.sh must be executable"
+    for tool, args in (("shellcheck", [str(SCRIPT)]), ("hadolint", [str(DOCKERFILE)])):
+        if shutil.which(tool):
+            r = subprocess.run([tool, *args], capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_docs_give_the_docker_run_line():
+    doc = (ROOT / "docs" / "jetson.md").read_text()
+    for flag in ("--runtime nvidia", "/tmp/argus_socket:/tmp/argus_socket", "--device /dev/video0", "/work/export",
+                 "build-engine --onnx export/fsrfer.onnx --precision fp16", "docker build -f Dockerfile.jetson"):
+        assert flag in doc, flag
