@@ -22,13 +22,12 @@ from edgefer import __version__
 from edgefer.classes import CLASSES
 from edgefer.errors import CheckpointError
 from edgefer.fileio import atomic_path
+from edgefer.paths import DEFAULT_MODEL, WEIGHTS_DIR  # noqa: F401  (where checkpoints ship)
 from edgefer.preprocess import INPUT_CHANNELS, INPUT_RANGE, INPUT_SIZE
 
 FORMAT = "edgefer-checkpoint"
 VERSION = 1
 KINDS = ("fer", "sr_fer", "fsrfer")
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_MODEL = WEIGHTS_DIR / "fsrfer.pt"
 
 
 def git_commit() -> str | None:

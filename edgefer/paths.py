@@ -1,10 +1,12 @@
-"""Default folders for artifacts: the repository's top-level export/ and calibration/."""
+"""Where things live: the shipped weights, and the default artifact folders export/ and calibration/."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parents[1]
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = WEIGHTS_DIR / "fsrfer.pt"  # the shipped default: the best model of the results table
 
 
 def artifact_dir(name: str) -> Path:

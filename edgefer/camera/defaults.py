@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgefer.paths import export_dir
+from edgefer.paths import DEFAULT_MODEL as BUNDLED_MODEL
+from edgefer.paths import WEIGHTS_DIR, export_dir
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-BUNDLED_MODEL = WEIGHTS_DIR / "fsrfer.pt"
 YUNET_MODEL = WEIGHTS_DIR / "face_detection_yunet.onnx"
 
 # Detector box (x, y, w, h) -> square crop grown by this fraction of the side on every side. YuNet's boxes

@@ -20,8 +20,12 @@ def demo_command(
     factors: FactorsOpt = "1,2,3,4,6,8",
     faces: Annotated[int, typer.Option("--faces", help="How many LFW faces to classify (at most 100).")] = 100,
     sheet_faces: Annotated[int, typer.Option("--sheet-faces", help="Faces shown on the contact sheet.")] = 8,
+    chain: Annotated[bool, typer.Option("--chain/--no-chain", help="Also export, calibrate INT8, build an engine "
+                                        "(where TensorRT exists) and run `infer` on a composed crowd clip.")] = True,
+    clip_faces: Annotated[int, typer.Option("--clip-faces", help="Faces in the crowd clip.")] = 12,
+    clip_frames: Annotated[int, typer.Option("--clip-frames", help="Frames in the crowd clip.")] = 45,
 ) -> None:
-    """Run the bundled model on real faces at several sizes; write a contact sheet and a summary."""
+    """The main job on an embedded default: the bundled model on real faces at several sizes, then the deploy chain."""
     from edgefer.checkpoint import DEFAULT_MODEL
     from edgefer.demo import run_demo
 
@@ -38,3 +42,19 @@ def demo_command(
         table.add_row(f"×{f}", str(r["face_px"]), f"{100 * r['agreement_with_sharp']:.0f}%", f"{r['mean_confidence']:.2f}", top)
     Console().print(table)
     typer.echo(f"contact sheet: {s['contact_sheet']}\nsummary: {out / 'summary.json'}")
+    if not chain:
+        return
+    from edgefer.demo_chain import run_chain
+    from edgefer.fileio import write_json
+
+    c = run_chain(model or DEFAULT_MODEL, out, clip_faces, clip_frames)
+    write_json(out / "chain.json", c)
+    i = c["infer"]
+    typer.echo(f"deploy chain ({', '.join(f'{k} {v:.1f} s' for k, v in c['seconds'].items())}):")
+    typer.echo(f"  exported graphs: {c['export']}  (INT8: {c['int8_onnx']})")
+    typer.echo(f"  runtime: {c['engine']}")
+    typer.echo(f"  crowd clip: {c['clip']} ({c['clip_faces']} faces, {c['clip_frames']} frames): "
+               f"{i['faces']} faces classified at {i['fps']:.1f} frames/s ({i['backend']}, {i['detector']['name']})")
+    for name in ("annotated_video", "faces_jsonl", "crowd_png", "summary"):
+        if name in i["files"]:
+            typer.echo(f"  {name}: {i['files'][name]}")

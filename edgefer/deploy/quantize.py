@@ -26,6 +26,8 @@ class _Reader:
     """ONNX Runtime's CalibrationDataReader protocol over an in-memory calibration set."""
 
     def __init__(self, x: np.ndarray, input_name: str, batch: int) -> None:
+        # Equal batches: ORT's histogram collectors cannot stack a shorter last batch.
+        batch = max(b for b in range(1, min(batch, len(x)) + 1) if len(x) % b == 0)
         self.batches = [x[i : i + batch] for i in range(0, len(x), batch)]
         self.input_name = input_name
         self.i = 0
