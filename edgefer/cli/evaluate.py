@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgefer.cli.common import DataOpt, FactorsOpt, handle_errors
+from edgefer.cli.common import DataOpt, FactorsOpt
 from edgefer.degrade import parse_factors
 from edgefer.errors import EdgeferError
 

@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from edgefer import __version__
 from edgefer.checkpoint import load_classifier

@@ -29,6 +29,17 @@ def load_splits(data: str, limit: int | None, seed: int) -> tuple[FaceSet, FaceS
     return train, val
 
 
+def load_fixed_fer(path: str, role: str):
+    """The fixed FER model a trainer builds on: (checkpoint dict, eval-mode FERNet); kind 'fer' only."""
+    from edgefer.checkpoint import build_classifier, load_checkpoint
+    from edgefer.errors import CheckpointError
+
+    ckpt = load_checkpoint(path)
+    if ckpt["kind"] != "fer":
+        raise CheckpointError(f"{path}: {role} needs a plain FER checkpoint (kind 'fer'), got {ckpt['kind']!r}")
+    return ckpt, build_classifier(ckpt)
+
+
 def probs_fn(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     """Wrap an eval-mode classifier as numpy (N, 1, S, S) -> (N, K) probabilities."""
 

@@ -17,7 +17,7 @@ from edgefer.models.fer import FERNet
 from edgefer.progress import bar
 from edgefer.training.augment import random_affine, random_erase
 from edgefer.training.common import final_metrics, load_splits, probs_fn
-from edgefer.training.run import RunDir, check_finite, cosine_lr, seed_everything, set_lr
+from edgefer.training.run import RunDir, cosine_lr, optimizer_step, seed_everything, set_lr
 
 log = logging.getLogger("edgefer.train")
 
@@ -79,11 +79,7 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
                 x = random_erase(x, gen).contiguous(memory_format=torch.channels_last)
                 set_lr(opt, cosine_lr(epoch * steps + i, total, cfg.lr, warmup=steps))
                 loss = F.cross_entropy(model(x), labels[idx], label_smoothing=cfg.label_smoothing)
-                check_finite(loss, f"epoch {epoch + 1} step {i + 1}", run)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
+                losses.append(optimizer_step(opt, loss, run, f"epoch {epoch + 1} step {i + 1}"))
                 pb.update()
                 pb.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
         model.eval()

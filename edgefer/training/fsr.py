@@ -20,18 +20,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgefer.checkpoint import build_classifier, load_checkpoint, make_checkpoint, save_checkpoint
+from edgefer.checkpoint import make_checkpoint, save_checkpoint
 from edgefer.fileio import sha256_file
 from edgefer.degrade import FACTORS_EVAL, degrade
-from edgefer.errors import CheckpointError
 from edgefer.metrics import accuracy, confusion_matrix
 from edgefer.models.composed import FSRFER
 from edgefer.models.discriminator import Discriminator
 from edgefer.models.fer import FERNet
 from edgefer.models.generator import Generator
 from edgefer.progress import bar
-from edgefer.training.common import final_metrics, load_splits
-from edgefer.training.run import RunDir, check_finite, cosine_lr, seed_everything, set_lr
+from edgefer.training.common import final_metrics, load_fixed_fer, load_splits
+from edgefer.training.run import RunDir, cosine_lr, optimizer_step, seed_everything, set_lr
 
 log = logging.getLogger("edgefer.train")
 
@@ -94,10 +93,7 @@ def generator_arch(cfg: FSRConfig, channels: int) -> dict:
 def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
     seed_everything(cfg.seed)
     run = RunDir(out, cfg, resume)
-    fer_ckpt = load_checkpoint(cfg.fer)
-    if fer_ckpt["kind"] != "fer":
-        raise CheckpointError(f"{cfg.fer}: FSR-FER needs a plain FER checkpoint (kind 'fer'), got {fer_ckpt['kind']!r}")
-    fer: FERNet = build_classifier(fer_ckpt)
+    fer_ckpt, fer = load_fixed_fer(cfg.fer, "FSR-FER")
     fer.requires_grad_(False)
     channels = fer.head.stage3.conv1.in_channels
     arch = {"fer": fer_ckpt["arch"]["fer"], "generator": generator_arch(cfg, channels)}
@@ -148,12 +144,7 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
                 f_hr = hr_feats[idx].float()
                 if pretrain:
                     set_lr(opt_g, cosine_lr(epoch * steps + i, cfg.pretrain_epochs * steps, cfg.lr_pretrain))
-                    loss = F.mse_loss(g(f_lr), f_hr)
-                    check_finite(loss, f"epoch {epoch + 1} step {i + 1}", run)
-                    opt_g.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt_g.step()
-                    parts = {"mse": loss.item()}
+                    parts = {"mse": optimizer_step(opt_g, F.mse_loss(g(f_lr), f_hr), run, f"epoch {epoch + 1} step {i + 1}")}
                 else:
                     adv_step = (epoch - cfg.pretrain_epochs) * steps + i
                     lr = cosine_lr(adv_step, cfg.epochs * steps, cfg.lr, floor=cfg.lr * 0.1)
@@ -196,10 +187,7 @@ def _adversarial_step(cfg: FSRConfig, g: nn.Module, d: nn.Module, fer: FERNet, o
     # Critic step.
     d.requires_grad_(True)
     loss_d = (w * d(f_hr)).mean() - (w * d(fake)).mean() + cfg.gp_k * gradient_penalty(d, f_hr, fake, cfg.gp_p, gen)
-    check_finite(loss_d, where + " (D)", run)
-    opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    opt_d.step()
+    optimizer_step(opt_d, loss_d, run, where + " (D)")
     # Generator step.
     d.requires_grad_(False)
     fake = g(f_lr)
@@ -210,10 +198,7 @@ def _adversarial_step(cfg: FSRConfig, g: nn.Module, d: nn.Module, fer: FERNet, o
     loss_g = cfg.w_adv * adv + cfg.w_feat * feat + cfg.w_emb * embd
     if cfg.w_ce:
         loss_g = loss_g + cfg.w_ce * F.cross_entropy(fer.head.logits_from_embedding(emb), y)
-    check_finite(loss_g, where + " (G)", run)
-    opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    opt_g.step()
+    optimizer_step(opt_g, loss_g, run, where + " (G)")
     return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "feat": feat.item(), "emb": embd.item(), "w": w.mean().item()}
 
 

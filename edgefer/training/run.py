@@ -37,6 +37,15 @@ def check_finite(loss: torch.Tensor, where: str, run: RunDir) -> None:
         raise TrainingDiverged(f"loss became {loss.item()} at {where}; stopped, last good checkpoint: {last}")
 
 
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, run: RunDir, where: str) -> float:
+    """Guard against a non-finite loss, then one backward pass and one optimizer step; returns the loss."""
+    check_finite(loss, where, run)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 class RunDir:
     def __init__(self, path: str | Path, config: Any, resume: bool) -> None:
         self.path = Path(path)

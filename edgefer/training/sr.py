@@ -10,15 +10,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edgefer.checkpoint import build_classifier, load_checkpoint, make_checkpoint, save_checkpoint
+from edgefer.checkpoint import make_checkpoint, save_checkpoint
 from edgefer.fileio import sha256_file
 from edgefer.degrade import degrade, degrade_mixed
-from edgefer.errors import CheckpointError
 from edgefer.models.composed import SRThenFER
 from edgefer.models.sr import SRNet
 from edgefer.progress import bar
-from edgefer.training.common import final_metrics, load_splits
-from edgefer.training.run import RunDir, check_finite, cosine_lr, seed_everything, set_lr
+from edgefer.training.common import final_metrics, load_fixed_fer, load_splits
+from edgefer.training.run import RunDir, cosine_lr, optimizer_step, seed_everything, set_lr
 
 log = logging.getLogger("edgefer.train")
 
@@ -46,10 +45,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def train_sr(cfg: SRConfig, out: str, resume: bool = False) -> str:
     seed_everything(cfg.seed)
     run = RunDir(out, cfg, resume)
-    fer_ckpt = load_checkpoint(cfg.fer)
-    if fer_ckpt["kind"] != "fer":
-        raise CheckpointError(f"{cfg.fer}: B2 needs the sharp FER checkpoint (kind 'fer'), got {fer_ckpt['kind']!r}")
-    fer = build_classifier(fer_ckpt)
+    fer_ckpt, fer = load_fixed_fer(cfg.fer, "B2")
     arch = {"fer": fer_ckpt["arch"]["fer"], "sr": {"width": cfg.width, "depth": cfg.depth}}
     sr = SRNet(**arch["sr"])
     opt = torch.optim.Adam(sr.parameters(), lr=cfg.lr)
@@ -77,11 +73,7 @@ def train_sr(cfg: SRConfig, out: str, resume: bool = False) -> str:
                 crop = np.s_[:, None, y0 : y0 + cfg.patch, x0 : x0 + cfg.patch]
                 set_lr(opt, cosine_lr(epoch * steps + i, cfg.epochs * steps, cfg.lr))
                 loss = F.l1_loss(sr(torch.from_numpy(lr_img[crop].copy())), torch.from_numpy(hr[crop].copy()))
-                check_finite(loss, f"epoch {epoch + 1} step {i + 1}", run)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
+                losses.append(optimizer_step(opt, loss, run, f"epoch {epoch + 1} step {i + 1}"))
                 pb.update()
                 pb.set_postfix(l1=f"{np.mean(losses[-50:]):.2f}")
         sr.eval()
