@@ -67,13 +67,6 @@ runtime() {
     python3 -m pip install "$wheels"/pycuda-*.whl
     # 5. edgefer itself, without pulling anything else (no torch, no opencv-python).
     python3 -m pip install --no-deps "$src"
-    # The vendored YuNet detector must reach the installed package even if package-data misses it.
-    local weights
-    weights="$(python3 -c 'import edgefer, pathlib; print(pathlib.Path(edgefer.__file__).parent / "weights")')"
-    mkdir -p "$weights"
-    for f in face_detection_yunet.onnx YUNET_LICENSE.md; do
-        [ -f "$weights/$f" ] || cp "$src/edgefer/weights/$f" "$weights/$f"
-    done
     # 6. Self-check.
     python3 - <<'EOF'
 import importlib.util, re, sys

@@ -67,9 +67,7 @@ def contact_sheet(faces: np.ndarray, probs: dict[int, np.ndarray], factors: tupl
             ax.imshow(shown[i], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{CLASSES[k]} {p[k]:.2f}", fontsize=7, pad=2)
-            if i == 0:
-                ax.text(0.5, 1.35, f"×{f}: {min(lr_size(INPUT_SIZE, f), 25)} px", transform=ax.transAxes,
-                        ha="center", fontsize=8, weight="bold")
-    fig.suptitle("edgefer demo: one model, every face size (LFW faces, scikit-image)", fontsize=9, y=1.0)
+            head = f"×{f}: {min(lr_size(INPUT_SIZE, f), 25)} px\n" if i == 0 else ""
+            ax.set_title(f"{head}{CLASSES[k]} {p[k]:.2f}", fontsize=7, pad=2)
+    fig.suptitle("edgefer demo: one model, every face size (LFW faces, scikit-image)", fontsize=9)
     return _save(fig, path)
