@@ -8,7 +8,8 @@ runner = CliRunner()
 
 
 def test_demo_runs_the_bundled_model_on_shipped_faces(tmp_path):
-    r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--faces", "24", "--sheet-faces", "3", "--factors", "1,4,8"])
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--faces", "24", "--sheet-faces", "3", "--factors", "1,4,8",
+                            "--clip-faces", "6", "--clip-frames", "10"])
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["faces"] == 24 and list(summary["per_factor"]) == ["1", "4", "8"]
@@ -17,8 +18,17 @@ def test_demo_runs_the_bundled_model_on_shipped_faces(tmp_path):
         assert sum(f["labels"].values()) == 24 and 0 < f["mean_confidence"] <= 1
     assert (tmp_path / "contact_sheet.png").read_bytes()[:4] == b"\x89PNG"
     assert "contact sheet:" in r.output
+    # The deploy chain: export, INT8, engine or ONNX Runtime, infer on a composed crowd clip.
+    chain = json.loads((tmp_path / "chain.json").read_text())
+    assert (tmp_path / "export" / "fsrfer.onnx").is_file() and (tmp_path / "export" / "fsrfer.int8.onnx").is_file()
+    infer = chain["infer"]
+    assert infer["frames"] == chain["clip_frames"] and infer["faces"] >= 0.8 * chain["clip_faces"] * chain["clip_frames"]
+    for key in ("annotated_video", "faces_jsonl", "crowd_png", "summary"):
+        assert key in infer["files"] and infer["files"][key] in r.output
+    if chain["runtime_model"].endswith(".onnx"):
+        assert "TensorRT not found" in chain["engine"] and infer["backend"].startswith("onnxruntime")
 
 
 def test_demo_bad_factors(tmp_path):
-    r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--factors", "0"])
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--factors", "0", "--no-chain"])
     assert r.exit_code == 2 and "--factors" in r.output
