@@ -37,7 +37,9 @@ def calibrate_command(
     split: Annotated[str, typer.Option("--split", help="Split the calibration faces come from.")] = "train",
     samples: Annotated[int, typer.Option("--samples", help="Calibration faces (spread over factors 1-8).")] = 512,
     method: Annotated[str, typer.Option("--method", help="entropy | minmax | percentile.")] = "entropy",
-    out: Annotated[Path | None, typer.Option("--out", help="INT8 graph (default: <onnx>.int8.onnx).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="INT8 graph (default: <onnx>.int8.onnx, or .int8-cpu.onnx).")] = None,
+    target: Annotated[str, typer.Option("--target", help="tensorrt: S8S8 Q/DQ that TensorRT accepts | cpu: ONNX Runtime's "
+                                        "faster U8S8 for x86 CPUs (not for TensorRT).")] = "tensorrt",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the calibration set.")] = 0,
     calib_dir: Annotated[Path | None, typer.Option("--calib-dir", help="Where calibration sets go (default: calibration/).")] = None,
     eval_split: Annotated[str, typer.Option("--eval-split", help="Split for the FP32-vs-INT8 report ('none' skips it).")] = "val",
@@ -58,7 +60,7 @@ def calibrate_command(
         raise EdgeferError(f"--factors: {e}") from None
     onnx = onnx or export_dir() / "fsrfer.onnx"
     m = calibrate(onnx, data, split, samples, method, out, seed, calib_dir or calibration_dir(),
-                  None if eval_split == "none" else eval_split, parsed)
+                  None if eval_split == "none" else eval_split, parsed, target)
     typer.echo(f"wrote {m['int8_onnx']} ({m['qdq']['quantize_linear']} Q / {m['qdq']['dequantize_linear']} DQ nodes; "
                f"calibration set {m['calibration_set']['file']})")
     if "accuracy" in m:

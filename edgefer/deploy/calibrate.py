@@ -16,8 +16,8 @@ from edgefer.fileio import write_json
 log = logging.getLogger("edgefer.calibrate")
 
 
-def int8_path_for(onnx_path: Path) -> Path:
-    return onnx_path.with_name(onnx_path.stem + ".int8.onnx")
+def int8_path_for(onnx_path: Path, target: str = "tensorrt") -> Path:
+    return onnx_path.with_name(onnx_path.stem + (".int8.onnx" if target == "tensorrt" else ".int8-cpu.onnx"))
 
 
 def precision_report(fp32: Path, int8: Path, data: Path, split: str, factors: Sequence[int]) -> dict[str, Any]:
@@ -38,18 +38,18 @@ def precision_report(fp32: Path, int8: Path, data: Path, split: str, factors: Se
 
 
 def calibrate(onnx_path: Path, data: Path, split: str, samples: int, method: str, out: Path | None, seed: int,
-              calib_folder: Path, eval_split: str | None, factors: Sequence[int]) -> dict[str, Any]:
+              calib_folder: Path, eval_split: str | None, factors: Sequence[int], target: str = "tensorrt") -> dict[str, Any]:
     if not onnx_path.is_file():
         raise EdgeferError(f"{onnx_path}: no such ONNX file (run `edgefer export` first)")
-    out = out or int8_path_for(onnx_path)
+    out = out or int8_path_for(onnx_path, target)
     x, calib_manifest = load_or_make_calibration_set(data, split, samples, seed, calib_folder)
     log.info("calibrating on %d faces from %s (%s), method %s", len(x), data, split, method)
-    quantize_qdq(onnx_path, x, out, method)
-    problems = qdq_violations(out)
+    quantize_qdq(onnx_path, x, out, method, target=target)
+    problems = qdq_violations(out) if target == "tensorrt" else []
     if problems:
         out.unlink(missing_ok=True)
         raise EdgeferError(f"{out.name}: the Q/DQ graph breaks TensorRT's rules: {problems[0]} (and {len(problems) - 1} more)")
-    manifest: dict[str, Any] = {"int8_onnx": str(out), "fp32_onnx": str(onnx_path), "method": method,
+    manifest: dict[str, Any] = {"int8_onnx": str(out), "fp32_onnx": str(onnx_path), "method": method, "target": target,
                                 "calibration_set": calib_manifest, "qdq": describe_qdq(out)}
     if eval_split:
         manifest["accuracy"] = precision_report(onnx_path, out, data, eval_split, factors)
@@ -58,7 +58,7 @@ def calibrate(onnx_path: Path, data: Path, split: str, samples: int, method: str
     if export_manifest.is_file():  # record the INT8 result beside the export it came from
         try:
             m = json.loads(export_manifest.read_text())
-            m.setdefault("int8", {})[out.name] = {k: manifest[k] for k in ("method", "qdq", "accuracy") if k in manifest}
+            m.setdefault("int8", {})[out.name] = {k: manifest[k] for k in ("method", "target", "qdq", "accuracy") if k in manifest}
             m["int8"][out.name]["calibration_set"] = calib_manifest["file"]
             write_json(export_manifest, m)
         except (OSError, ValueError) as e:

@@ -1,8 +1,11 @@
-"""Explicit INT8: a Q/DQ ONNX graph that TensorRT accepts, made with ONNX Runtime's quantize_static.
+"""Explicit INT8: Q/DQ ONNX graphs made with ONNX Runtime's quantize_static, for two targets.
 
-TensorRT's rules (deploy.md): signed INT8 with zero-point 0, per-channel weights (axis 0 for Conv),
-per-tensor activations, no INT32 bias DequantizeLinear, Q/DQ on the inputs of Conv/Gemm.
-ONNX Runtime's defaults (UINT8, non-zero zero-points, INT32 bias) break them, hence the options below.
+- ``tensorrt`` (default): what TensorRT accepts (deploy.md): signed INT8 with zero-point 0, per-channel
+  weights (axis 0 for Conv), per-tensor activations, no INT32 bias DequantizeLinear, Q/DQ on the inputs
+  of Conv/Gemm. ONNX Runtime's defaults (UINT8, non-zero zero-points, INT32 bias) break these rules.
+- ``cpu``: ONNX Runtime's own x86 format, UINT8 activations and INT8 weights (U8S8). On CPUs without
+  AVX-VNNI, ONNX Runtime runs S8S8 convolutions no faster than FP32, and U8S8 ones well faster
+  (measured in BENCHMARKS.md). This graph is for ONNX Runtime on a CPU only, never for TensorRT.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from edgefer.fileio import atomic_path
 log = logging.getLogger("edgefer.calibrate")
 
 METHODS = ("entropy", "minmax", "percentile")
+TARGETS = ("tensorrt", "cpu")
 
 
 class _Reader:
@@ -42,13 +46,26 @@ class _Reader:
         self.i = 0
 
 
-def quantize_qdq(onnx_path: Path, x: np.ndarray, out: Path, method: str = "entropy", batch: int = 64) -> Path:
-    """Write a Q/DQ INT8 copy of ``onnx_path`` calibrated on ``x`` (n, 1, S, S); atomic."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+def _options(target: str) -> dict[str, Any]:
+    from onnxruntime.quantization import QuantType
+
+    if target == "tensorrt":
+        return {"activation_type": QuantType.QInt8, "weight_type": QuantType.QInt8, "per_channel": True,
+                "op_types_to_quantize": ["Conv", "Gemm"],
+                "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}}
+    return {"activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8, "per_channel": True, "extra_options": {}}
+
+
+def quantize_qdq(onnx_path: Path, x: np.ndarray, out: Path, method: str = "entropy", batch: int = 64,
+                 target: str = "tensorrt") -> Path:
+    """Write a Q/DQ INT8 copy of ``onnx_path`` calibrated on ``x`` (n, 1, S, S) for ``target``; atomic."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if method not in METHODS:
         raise EdgeferError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
+    if target not in TARGETS:
+        raise EdgeferError(f"--target {target!r}: expected one of {', '.join(TARGETS)}")
     calib = {"entropy": CalibrationMethod.Entropy, "minmax": CalibrationMethod.MinMax,
              "percentile": CalibrationMethod.Percentile}[method]
     import onnx
@@ -61,17 +78,10 @@ def quantize_qdq(onnx_path: Path, x: np.ndarray, out: Path, method: str = "entro
         prepped = Path(tmp) / "prepped.onnx"
         quant_pre_process(str(onnx_path), str(prepped), skip_symbolic_shape=True)
         with atomic_path(out) as dst:
-            quantize_static(
-                str(prepped), str(dst), _Reader(x, input_name, batch),
-                quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QInt8,
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["Conv", "Gemm"],
-                calibrate_method=calib,
-                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
-                               "CalibMovingAverage": method == "minmax"},
-            )
+            opts = _options(target)
+            opts["extra_options"]["CalibMovingAverage"] = method == "minmax"
+            quantize_static(str(prepped), str(dst), _Reader(x, input_name, batch), quant_format=QuantFormat.QDQ,
+                            calibrate_method=calib, **opts)
     return out
 
 

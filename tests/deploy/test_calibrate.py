@@ -70,3 +70,16 @@ def test_rule_checker_catches_onnx_runtime_defaults(fp32_onnx, tmp_path):
 def test_missing_onnx(tmp_path, ferplus_tiny):
     with pytest.raises(EdgeferError, match="run `edgefer export` first"):
         calibrate(tmp_path / "no.onnx", ferplus_tiny, "train", 8, "entropy", None, 0, tmp_path, None, (1,))
+
+
+def test_cpu_target_is_onnx_runtimes_u8s8_and_not_for_tensorrt(fp32_onnx, ferplus_tiny, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    m = calibrate(fp32_onnx, ferplus_tiny, "train", 32, "minmax", None, 0, tmp_path / "cal", "val", (1,), target="cpu")
+    assert m["target"] == "cpu" and m["int8_onnx"].endswith("fsrfer.int8-cpu.onnx")
+    graph = onnx.load(m["int8_onnx"]).graph
+    zps = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    act_zp = [zps[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+    assert act_zp and all(z.dtype == np.uint8 for z in act_zp)
+    assert qdq_violations(m["int8_onnx"])  # TensorRT would reject it: that is what --target tensorrt is for
