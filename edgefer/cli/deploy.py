@@ -101,7 +101,8 @@ def build_engine_command(
 
     if not onnx.is_file():
         raise EdgeferError(f"{onnx}: no such ONNX file (run `edgefer export` first)")
-    out = out or export_dir() / f"{onnx.stem}.{precision}.engine"
+    stem = onnx.stem if onnx.stem.endswith(f".{precision}") else f"{onnx.stem}.{precision}"  # fsrfer.int8.onnx -> fsrfer.int8
+    out = out or export_dir() / f"{stem}.engine"
     implicit = precision == "int8" and int8_mode == "implicit"
     check_build_args(out, precision, int8_mode, min_batch, opt_batch, max_batch, workspace, dla,
                      object() if implicit else None)  # the calibrator comes later, after TensorRT is found
