@@ -48,3 +48,16 @@ def evaluate(probs_fn: ProbsFn, images: np.ndarray, labels: np.ndarray, factors:
 def mean_accuracy(result: dict[str, Any], factors: Sequence[int] = (2, 3, 4, 6, 8)) -> float:
     vals = [result["accuracy"][str(f)] for f in factors if str(f) in result["accuracy"]]
     return float(np.mean(vals)) if vals else float("nan")
+
+
+def agreement(probs_fn: ProbsFn, reference_fn: ProbsFn, images: np.ndarray, factors: Sequence[int],
+              batch_size: int = 256, description: str = "comparing") -> dict[str, Any]:
+    """Per factor: the share of faces where both models pick the same class, and the max |Δ| of probabilities."""
+    out: dict[str, Any] = {"argmax_agreement": {}, "max_abs_diff_probs": {}}
+    with bar(len(images) * len(factors), description, unit="face") as progress:
+        for f in factors:
+            a = predict(probs_fn, images, f, batch_size, progress)
+            b = predict(reference_fn, images, f, batch_size)
+            out["argmax_agreement"][str(int(f))] = float(np.mean(a.argmax(1) == b.argmax(1)))
+            out["max_abs_diff_probs"][str(int(f))] = float(np.abs(a - b).max()) if len(a) else 0.0
+    return out

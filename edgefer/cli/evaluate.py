@@ -33,7 +33,8 @@ def result_table(results: dict[str, dict], title: str) -> Table:
     return table
 
 
-def evaluate_model(model: Path, data: Path, split: str, factors: tuple[int, ...], batch_size: int, fp16: bool = False) -> dict:
+def evaluate_model(model: Path, data: Path, split: str, factors: tuple[int, ...], batch_size: int, fp16: bool = False,
+                   reference: Path | None = None) -> dict:
     from edgefer.backends import load_runner
     from edgefer.data import load_dataset
     from edgefer.evaluate import evaluate
@@ -43,8 +44,15 @@ def evaluate_model(model: Path, data: Path, split: str, factors: tuple[int, ...]
     with load_runner(model, **({"half": True} if fp16 else {})) as runner:  # a bad model fails before the data is read
         faces = load_dataset(data, split)
         res = evaluate(runner.infer, faces.images, faces.labels, factors, batch_size, description=f"evaluating {model.name}")
-        return {"model": str(model), "backend": runner.backend, "data": str(data), "split": split,
-                "kind": runner.meta.get("kind"), **res}
+        out = {"model": str(model), "backend": runner.backend, "data": str(data), "split": split,
+               "kind": runner.meta.get("kind"), **res}
+        if reference:
+            from edgefer.evaluate import agreement
+
+            with load_runner(reference) as ref:
+                out["reference"] = {"model": str(reference), "backend": ref.backend,
+                                    **agreement(runner.infer, ref.infer, faces.images, factors, batch_size)}
+        return out
 
 
 def eval_command(
@@ -56,6 +64,8 @@ def eval_command(
     plot: Annotated[Path | None, typer.Option("--plot", help="Folder for accuracy-vs-size and confusion PNGs.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Faces per inference batch.")] = 256,
     fp16: Annotated[bool, typer.Option("--fp16", help="Run a .pt model in float16 (PyTorch, CPU): FP16 accuracy.")] = False,
+    reference: Annotated[Path | None, typer.Option("--reference", help="Also report argmax agreement and max |Δp| "
+                                                   "against this model (e.g. the FP32 original).")] = None,
 ) -> None:
     """Accuracy and macro-F1 of a model (.pt, .onnx, .engine/.plan) at each down-sample factor."""
     from edgefer.checkpoint import DEFAULT_MODEL
@@ -66,8 +76,13 @@ def eval_command(
     except ValueError as e:
         raise EdgeferError(f"--factors: {e}") from None
     model = model or DEFAULT_MODEL
-    res = evaluate_model(model, data, split, parsed, batch_size, fp16)
+    res = evaluate_model(model, data, split, parsed, batch_size, fp16, reference)
     Console().print(result_table({model.name: res}, f"{model.name} on {data.name} ({split}, n={res['n']})"))
+    if reference:
+        r = res["reference"]
+        typer.echo(f"against {reference.name}: argmax agreement "
+                   + ", ".join(f"×{k} {100 * v:.2f}%" for k, v in r["argmax_agreement"].items())
+                   + f"; max |Δp| {max(r['max_abs_diff_probs'].values()):.2e}")
     if json_out:
         write_json(json_out, res)
         typer.echo(f"wrote {json_out}")

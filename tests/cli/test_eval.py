@@ -62,3 +62,12 @@ def test_eval_rejects_a_file_that_is_not_a_checkpoint(ferplus_tiny, tmp_path):
 def test_eval_unknown_layout(tmp_path, tiny_model):
     r = runner.invoke(app, ["eval", "--model", str(tiny_model), "--data", str(tmp_path)])
     assert r.exit_code == 2 and "unknown dataset layout" in r.output
+
+
+def test_eval_against_a_reference(tiny_model, ferplus_tiny, tmp_path):
+    out = tmp_path / "res.json"
+    r = runner.invoke(app, ["eval", "--model", str(tiny_model), "--data", str(ferplus_tiny), "--split", "val",
+                            "--factors", "1,4", "--json", str(out), "--reference", str(tiny_model)])
+    assert r.exit_code == 0, r.output
+    ref = json.loads(out.read_text())["reference"]
+    assert ref["argmax_agreement"] == {"1": 1.0, "4": 1.0} and max(ref["max_abs_diff_probs"].values()) == 0.0
