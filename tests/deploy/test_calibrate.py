@@ -83,3 +83,16 @@ def test_cpu_target_is_onnx_runtimes_u8s8_and_not_for_tensorrt(fp32_onnx, ferplu
     act_zp = [zps[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
     assert act_zp and all(z.dtype == np.uint8 for z in act_zp)
     assert qdq_violations(m["int8_onnx"])  # TensorRT would reject it: that is what --target tensorrt is for
+
+
+def test_only_the_input_conv_stays_float(fp32_onnx, ferplus_tiny, tmp_path):
+    import onnx
+
+    out = tmp_path / "q.onnx"
+    calibrate(fp32_onnx, ferplus_tiny, "train", 16, "minmax", out, 0, tmp_path / "cal", None, (1,))
+    graph = onnx.load(str(out)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type in ("Conv", "Gemm")]
+    float_convs = [n.name for n in convs if all(producer.get(i) is None or producer[i].op_type != "DequantizeLinear"
+                                                 for i in n.input[:2])]
+    assert float_convs == [convs[0].name] and len(convs) > 5
