@@ -130,3 +130,16 @@ def test_docs_give_the_docker_run_line():
     for flag in ("--runtime nvidia", "/tmp/argus_socket:/tmp/argus_socket", "--device /dev/video0", "/work/export",
                  "build-engine --onnx export/fsrfer.onnx --precision fp16", "docker build -f Dockerfile.jetson"):
         assert flag in doc, flag
+
+
+def test_dockerfile_and_install_script_lint_clean():
+    """The image cannot be built here, so it is linted: hadolint and shellcheck (both from the dev extra)."""
+    import sys
+
+    bindir = Path(sys.executable).parent
+    tools = {name: shutil.which(name, path=str(bindir)) or shutil.which(name) for name in ("hadolint", "shellcheck")}
+    missing = [name for name, path in tools.items() if path is None]
+    assert not missing, f"{missing} not installed: pip install -e '.[dev]'"
+    for tool, target in (("hadolint", ROOT / "Dockerfile.jetson"), ("shellcheck", ROOT / "docker" / "jetson-install.sh")):
+        out = subprocess.run([tools[tool], str(target)], capture_output=True, text=True)
+        assert out.returncode == 0, f"{tool} {target.name}:\n{out.stdout}{out.stderr}"
