@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from edgefer.backends.base import Runner
+from edgefer.backends.softmax import softmax
 from edgefer.engine.cuda_mem import DeviceBuffer, DeviceMemory, device_memory
 from edgefer.engine.sidecar import REBUILD, EngineMismatch, check_sidecar, read_sidecar, sidecar_path
 from edgefer.engine.trt_import import import_tensorrt, init_plugins, make_trt_logger, one_line
@@ -79,14 +80,6 @@ def bind_io_names(tensors: Sequence[tuple[str, bool]]) -> tuple[str, str]:
 
 def needs_softmax(output_name: str) -> bool:
     return output_name.lower() not in PROBABILITY_NAMES
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of (N, K) logits in float32, stable for large values."""
-    z = np.asarray(logits, dtype=np.float32)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class TensorRTRunner(Runner):

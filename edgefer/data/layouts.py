@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from edgefer.data.faceset import FaceSet
 from edgefer.data.ferplus import SPLIT_DIRS, is_ferplus, load_ferplus
 from edgefer.data.folders import is_folders, load_folders
@@ -37,8 +39,6 @@ def detect_layout(root: Path) -> str:
 
 
 def _concat(parts: list[FaceSet], split: str) -> FaceSet:
-    import numpy as np
-
     first = parts[0]
     return FaceSet(
         np.concatenate([p.images for p in parts]),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgefer.deploy.calibset import load_or_make_calibration_set
-from edgefer.deploy.quantize import describe_qdq, qdq_violations, quantize_qdq
+from edgefer.deploy.quantize import METHODS, TARGETS, describe_qdq, qdq_violations, quantize_qdq
 from edgefer.errors import EdgeferError
 from edgefer.fileio import write_json
 
@@ -41,6 +41,9 @@ def calibrate(onnx_path: Path, data: Path, split: str, samples: int, method: str
               calib_folder: Path, eval_split: str | None, factors: Sequence[int], target: str = "tensorrt") -> dict[str, Any]:
     if not onnx_path.is_file():
         raise EdgeferError(f"{onnx_path}: no such ONNX file (run `edgefer export` first)")
+    if method not in METHODS or target not in TARGETS or samples < 1:  # fail before reading any data
+        raise EdgeferError(f"--method must be one of {', '.join(METHODS)}, --target one of {', '.join(TARGETS)}, "
+                           f"--samples at least 1 (got {method!r}, {target!r}, {samples})")
     out = out or int8_path_for(onnx_path, target)
     x, calib_manifest = load_or_make_calibration_set(data, split, samples, seed, calib_folder)
     log.info("calibrating on %d faces from %s (%s), method %s", len(x), data, split, method)

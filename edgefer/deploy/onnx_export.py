@@ -41,10 +41,13 @@ def _export(module, example, path: Path, in_name: str, out_name: str, opset: int
 
 def _graph_parts(model, kind: str) -> dict[str, tuple[Any, str, str, tuple[int, ...]]]:
     """name -> (module, input name, output name, input shape without batch)."""
+    import torch
+
     face = (INPUT_CHANNELS, INPUT_SIZE, INPUT_SIZE)
     parts: dict[str, tuple[Any, str, str, tuple[int, ...]]] = {f"{kind}.onnx": (model, "faces", "logits", face)}
     fer = model.fer if kind != "fer" else model
-    feat_shape = tuple(fer.features(__import__("torch").zeros(1, *face)).shape[1:])
+    with torch.inference_mode():
+        feat_shape = tuple(fer.features(torch.zeros(1, *face)).shape[1:])
     if kind in ("fer", "fsrfer"):
         parts["backbone.onnx"] = (fer.features, "faces", "features", face)
         parts["head.onnx"] = (fer.head, "features", "logits", feat_shape)

@@ -96,3 +96,11 @@ def test_only_the_input_conv_stays_float(fp32_onnx, ferplus_tiny, tmp_path):
     float_convs = [n.name for n in convs if all(producer.get(i) is None or producer[i].op_type != "DequantizeLinear"
                                                  for i in n.input[:2])]
     assert float_convs == [convs[0].name] and len(convs) > 5
+
+
+@pytest.mark.parametrize("method,target,samples", [("kl", "tensorrt", 8), ("entropy", "gpu", 8), ("entropy", "cpu", 0)])
+def test_bad_options_fail_before_any_data_is_read(fp32_onnx, tmp_path, method, target, samples):
+    with pytest.raises(EdgeferError, match="--method must be one of"):
+        calibrate(fp32_onnx, tmp_path / "no-such-dataset", "train", samples, method, None, 0, tmp_path / "cal", None, (1,),
+                  target=target)
+    assert not (tmp_path / "cal").exists()
