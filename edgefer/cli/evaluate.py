@@ -68,7 +68,7 @@ def eval_command(
                                                    "against this model (e.g. the FP32 original).")] = None,
 ) -> None:
     """Accuracy and macro-F1 of a model (.pt, .onnx, .engine/.plan) at each down-sample factor."""
-    from edgefer.checkpoint import DEFAULT_MODEL
+    from edgefer.paths import DEFAULT_MODEL
     from edgefer.fileio import write_json
 
     try:
