@@ -6,6 +6,8 @@ loads with ``torch.load(..., weights_only=True)``:
     format, version, kind ("fer" | "sr_fer" | "fsrfer"), classes, input
     {size, channels, range}, arch {part: kwargs}, state {part: state_dict},
     config, command, git_commit, edgefer_version, metrics
+    and optionally calibration {temperature, ...} (folded into the classifier when built) and
+    abstain {min_confidence} (the camera loop's confidence gate)
 """
 
 from __future__ import annotations
@@ -91,6 +93,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def fold_temperature(classifier: nn.Linear, temperature: float) -> None:
+    """Make a final linear layer output logits / T (temperature scaling, ``edgefer.confidence``) by
+    scaling its weights, so that every export, engine and runner carries the calibration for free."""
+    if not (temperature > 0 and temperature < float("inf")):
+        raise CheckpointError(f"calibration temperature must be a positive number, got {temperature}")
+    with torch.no_grad():
+        classifier.weight.div_(temperature)
+        if classifier.bias is not None:
+            classifier.bias.div_(temperature)
+
+
 def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
     """The eval-mode classifier a checkpoint describes: (N, 1, 48, 48) grey 0-255 -> (N, K) logits."""
     from edgefer.models.composed import FSRFER, SRThenFER
@@ -112,6 +125,9 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
             g = Generator(**arch["generator"])
             g.load_state_dict(state["generator"])
             model = FSRFER(fer, g)
+        temperature = (ckpt.get("calibration") or {}).get("temperature")
+        if temperature:
+            fold_temperature(fer.head.classifier, float(temperature))
     except (KeyError, RuntimeError, TypeError) as e:
         msg = str(e).strip().splitlines()[0][:160]
         raise CheckpointError(f"checkpoint's weights do not fit its architecture ({msg})") from None

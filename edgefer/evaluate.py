@@ -1,4 +1,6 @@
-"""Accuracy and macro-F1 per down-sample factor, for any runner (or any batch -> probs function)."""
+"""Per down-sample factor, for any runner (or any batch -> probs function): accuracy, balanced accuracy
+(mean per-class recall), macro-F1 over the classes in the truth, per-class recall, expected calibration
+error and the confusion matrix; optionally under a photometric corruption (``edgefer.photometric``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import numpy as np
 
 from edgefer.classes import CLASSES
 from edgefer.degrade import degrade, lr_size
-from edgefer.metrics import accuracy, confusion_matrix, macro_f1
+from edgefer.confidence import expected_calibration_error
+from edgefer.metrics import accuracy, balanced_accuracy, confusion_matrix, macro_f1, per_class_recall
 from edgefer.progress import bar
 
 ProbsFn = Callable[[np.ndarray], np.ndarray]
@@ -26,21 +29,31 @@ def predict(probs_fn: ProbsFn, images: np.ndarray, factor: float, batch_size: in
     return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
 
 
-def evaluate(probs_fn: ProbsFn, images: np.ndarray, labels: np.ndarray, factors: Sequence[int],
-             batch_size: int = 256, description: str = "evaluating") -> dict[str, Any]:
-    """Per-factor accuracy, macro-F1 and confusion matrices; keys are factors as strings."""
+def evaluate(probs_fn: ProbsFn, images: np.ndarray, labels: np.ndarray, factors: Sequence[float],
+             batch_size: int = 256, description: str = "evaluating", corruption: str | None = None,
+             seed: int = 0) -> dict[str, Any]:
+    """Per-factor metrics (keys are factors as strings). ``corruption``: a seeded photometric corruption
+    applied to the sharp faces before the degradation (``edgefer.photometric.CORRUPTIONS``)."""
     k = len(CLASSES)
     size = images.shape[-1]
-    result: dict[str, Any] = {"n": int(len(labels)), "factors": [int(f) for f in factors],
-                              "face_px": {}, "accuracy": {}, "macro_f1": {}, "confusion": {}}
+    if corruption:
+        from edgefer.photometric import corrupt
+
+        images = corrupt(images, corruption, seed)
+    result: dict[str, Any] = {"n": int(len(labels)), "factors": [int(f) for f in factors], "corruption": corruption,
+                              "classes": list(CLASSES), "face_px": {}, "accuracy": {}, "balanced_accuracy": {},
+                              "macro_f1": {}, "per_class_recall": {}, "ece": {}, "confusion": {}}
     with bar(len(labels) * len(factors), description, unit="face") as progress:
         for f in factors:
-            pred = predict(probs_fn, images, f, batch_size, progress).argmax(1)
-            cm = confusion_matrix(labels, pred, k)
+            probs = predict(probs_fn, images, f, batch_size, progress)
+            cm = confusion_matrix(labels, probs.argmax(1), k)
             key = str(int(f))
             result["face_px"][key] = lr_size(size, f)
             result["accuracy"][key] = accuracy(cm)
+            result["balanced_accuracy"][key] = balanced_accuracy(cm)
             result["macro_f1"][key] = macro_f1(cm)
+            result["per_class_recall"][key] = [None if np.isnan(r) else float(r) for r in per_class_recall(cm)]
+            result["ece"][key] = expected_calibration_error(probs, labels)
             result["confusion"][key] = cm.tolist()
     return result
 

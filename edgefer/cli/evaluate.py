@@ -1,4 +1,4 @@
-"""``edgefer eval`` and ``edgefer compare``: accuracy and macro-F1 per face size."""
+"""``edgefer eval`` and ``edgefer compare``: accuracy, balanced accuracy and macro-F1 per face size."""
 
 from __future__ import annotations
 
@@ -17,6 +17,21 @@ from edgefer.errors import EdgeferError
 ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model file (.pt, .onnx, .engine); default: the bundled FSR-FER model.")]
 
 
+def _cell(r: dict, k: str) -> str:
+    bal = r.get("balanced_accuracy", {}).get(k)  # results written before balanced accuracy have none
+    return f"{100 * r['accuracy'][k]:.1f} / {100 * bal:.1f}" if bal is not None else f"{100 * r['accuracy'][k]:.1f} / –"
+
+
+def _mean_low(r: dict, keys: list[str], metric: str) -> str:
+    low = [r.get(metric, {}).get(k) for k in keys if k != "1"]
+    low = [v for v in low if v is not None]
+    return f"{100 * sum(low) / len(low):.1f}" if low else "–"
+
+
+def _label(name: str, r: dict) -> str:
+    return f"{name} [{r['corruption']}]" if r.get("corruption") else name
+
+
 def result_table(results: dict[str, dict], title: str) -> Table:
     keys = sorted({k for r in results.values() for k in r["accuracy"]}, key=int)
     first = next(iter(results.values()))
@@ -26,15 +41,31 @@ def result_table(results: dict[str, dict], title: str) -> Table:
         table.add_column(f"×{k} ({first.get('face_px', {}).get(k, '?')} px)", justify="right")
     table.add_column("mean ×2–8", justify="right")
     for name, r in results.items():
-        low = [r["accuracy"][k] for k in keys if k != "1"]
-        cells = [f"{100 * r['accuracy'][k]:.1f} / {100 * r['macro_f1'][k]:.1f}" for k in keys]
-        table.add_row(name, *cells, f"{100 * sum(low) / max(len(low), 1):.1f}")
-    table.caption = "accuracy / macro-F1 (%)"
+        table.add_row(_label(name, r), *(_cell(r, k) for k in keys),
+                      f"{_mean_low(r, keys, 'accuracy')} / {_mean_low(r, keys, 'balanced_accuracy')}")
+    table.caption = "accuracy / balanced accuracy (mean per-class recall), %"
+    return table
+
+
+def recall_table(r: dict, title: str) -> Table:
+    """Per-class recall (%) at each factor, plus macro-F1 and the expected calibration error."""
+    from edgefer.classes import CLASSES
+
+    keys = sorted(r["accuracy"], key=int)
+    table = Table(title=title)
+    table.add_column("")
+    for k in keys:
+        table.add_column(f"×{k}", justify="right")
+    for i, c in enumerate(r.get("classes", CLASSES)):
+        table.add_row(c, *(("–" if (v := r["per_class_recall"][k][i]) is None else f"{100 * v:.1f}") for k in keys))
+    table.add_row("macro-F1", *(f"{100 * r['macro_f1'][k]:.1f}" for k in keys))
+    table.add_row("ECE", *(f"{100 * r['ece'][k]:.1f}" for k in keys))
+    table.caption = "recall per class (%), macro-F1 over the classes in the truth, expected calibration error (%)"
     return table
 
 
 def evaluate_model(model: Path, data: Path, split: str, factors: tuple[int, ...], batch_size: int, fp16: bool = False,
-                   reference: Path | None = None) -> dict:
+                   reference: Path | None = None, corruption: str | None = None, seed: int = 0) -> dict:
     from edgefer.backends import load_runner
     from edgefer.data import load_dataset
     from edgefer.evaluate import evaluate
@@ -43,7 +74,8 @@ def evaluate_model(model: Path, data: Path, split: str, factors: tuple[int, ...]
         raise EdgeferError(f"{model}: --fp16 runs a PyTorch checkpoint in half precision; build an FP16 engine for other files")
     with load_runner(model, **({"half": True} if fp16 else {})) as runner:  # a bad model fails before the data is read
         faces = load_dataset(data, split)
-        res = evaluate(runner.infer, faces.images, faces.labels, factors, batch_size, description=f"evaluating {model.name}")
+        res = evaluate(runner.infer, faces.images, faces.labels, factors, batch_size, description=f"evaluating {model.name}",
+                       corruption=corruption, seed=seed)
         out = {"model": str(model), "backend": runner.backend, "data": str(data), "split": split,
                "kind": runner.meta.get("kind"), **res}
         if reference:
@@ -66,8 +98,12 @@ def eval_command(
     fp16: Annotated[bool, typer.Option("--fp16", help="Run a .pt model in float16 (PyTorch, CPU): FP16 accuracy.")] = False,
     reference: Annotated[Path | None, typer.Option("--reference", help="Also report argmax agreement and max |Δp| "
                                                    "against this model (e.g. the FP32 original).")] = None,
+    corrupt: Annotated[str | None, typer.Option("--corrupt", help="Apply a seeded photometric corruption to the sharp faces "
+                                                "before the degradation: dim | low-contrast | blur | noise | jpeg.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of --corrupt (noise).")] = 0,
 ) -> None:
-    """Accuracy and macro-F1 of a model (.pt, .onnx, .engine/.plan) at each down-sample factor."""
+    """Accuracy, balanced accuracy, macro-F1, per-class recall and calibration error of a model (.pt, .onnx,
+    .engine/.plan) at each down-sample factor."""
     from edgefer.paths import DEFAULT_MODEL
     from edgefer.fileio import write_json
 
@@ -75,9 +111,15 @@ def eval_command(
         parsed = parse_factors(factors)
     except ValueError as e:
         raise EdgeferError(f"--factors: {e}") from None
+    from edgefer.photometric import CORRUPTIONS
+
+    if corrupt is not None and corrupt not in CORRUPTIONS:
+        raise EdgeferError(f"--corrupt {corrupt!r}: choose one of {', '.join(CORRUPTIONS)}")
     model = model or DEFAULT_MODEL
-    res = evaluate_model(model, data, split, parsed, batch_size, fp16, reference)
-    Console().print(result_table({model.name: res}, f"{model.name} on {data.name} ({split}, n={res['n']})"))
+    res = evaluate_model(model, data, split, parsed, batch_size, fp16, reference, corrupt, seed)
+    console = Console(width=max(Console().width, 120))  # tables are wider than 80 columns
+    console.print(result_table({model.name: res}, f"{model.name} on {data.name} ({split}, n={res['n']})"))
+    console.print(recall_table(res, f"{model.name}: per class"))
     if reference:
         r = res["reference"]
         typer.echo(f"against {reference.name}: argmax agreement "
@@ -119,11 +161,12 @@ def compare_command(
         typer.echo("| model | " + " | ".join(f"{px.get(k, '?')} px (×{k})" for k in keys) + " | mean ×2–8 |")
         typer.echo("|---" * (len(keys) + 2) + "|")
         for name, r in loaded.items():
-            low = [r["accuracy"][k] for k in keys if k != "1"]
-            cells = " | ".join(f"{100 * r['accuracy'][k]:.1f}" for k in keys)
-            typer.echo(f"| {name} | {cells} | {100 * sum(low) / max(len(low), 1):.1f} |")
+            cells = " | ".join(_cell(r, k) for k in keys)
+            typer.echo(f"| {_label(name, r)} | {cells} | {_mean_low(r, keys, 'accuracy')} / "
+                       f"{_mean_low(r, keys, 'balanced_accuracy')} |")
+        typer.echo("\naccuracy / balanced accuracy (mean per-class recall), %")
     else:
-        Console().print(result_table(loaded, "comparison"))
+        Console(width=max(Console().width, 120)).print(result_table(loaded, "comparison"))
     if plot:
         from edgefer.plots import plot_accuracy_vs_size
 

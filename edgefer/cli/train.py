@@ -9,6 +9,7 @@ import typer
 
 from edgefer.cli.common import DataOpt, LimitOpt, OutRunOpt, ResumeOpt, SeedOpt, handle_errors
 from edgefer.degrade import parse_factors
+from edgefer.errors import EdgeferError
 
 app = typer.Typer(help="Train the FER model (B0/B1), the SR baseline (B2) or FSR-FER's G and D.", no_args_is_help=True)
 
@@ -30,13 +31,38 @@ def fer(
     seed: SeedOpt = 0,
     limit: LimitOpt = None,
     resume: ResumeOpt = False,
+    recipe: Annotated[str, typer.Option("--recipe", help="plain: B0/B1 as in the paper's table; edge: the shipped recipe "
+                                        "(vote targets, logit adjustment, photometric augmentation, per-face contrast "
+                                        "normalisation, sharp + every size 6-32 px, EMA, a 2,000-face holdout for the "
+                                        "temperature; docs/model-card.md).")] = "plain",
+    teacher: Annotated[Path | None, typer.Option("--teacher", help="Distil from this FER checkpoint, which sees the sharp face.")] = None,
+    kd_alpha: Annotated[float, typer.Option("--kd-alpha", help="Weight of the distillation term (with --teacher).")] = 0.5,
+    logit_adjust: Annotated[float | None, typer.Option("--logit-adjust", help="τ of the logit-adjusted loss (edge: 1).")] = None,
+    sampler: Annotated[str, typer.Option("--sampler", help="uniform | balanced (class-balanced sampling).")] = "uniform",
+    p_sharp: Annotated[float | None, typer.Option("--p-sharp", help="Share of sharp faces with the edge recipe (0.35).")] = None,
+    widths: Annotated[str, typer.Option("--widths", help="Channel widths of the four stages.")] = "32,64,128,256",
 ) -> None:
-    """Train the FER network on sharp faces (B0) or with multi-resolution augmentation (B1)."""
+    """Train the FER network on sharp faces (B0), with multi-resolution augmentation (B1), or the edge recipe."""
     from edgefer.training.fer import FERConfig, train_fer
 
-    cfg = FERConfig(data=str(data), multires=multires, factors=list(parse_factors(factors)), epochs=epochs,
-                    batch_size=batch_size, lr=lr, seed=seed, limit=limit,
-                    val_factors=[1, 4, 8] if multires else [1, 4])
+    if recipe not in ("plain", "edge"):
+        raise EdgeferError(f"--recipe {recipe!r}: choose plain or edge")
+    if sampler not in ("uniform", "balanced"):
+        raise EdgeferError(f"--sampler {sampler!r}: choose uniform or balanced")
+    try:
+        width_list = [int(w) for w in widths.split(",")]
+        assert len(width_list) == 4 and all(w > 0 for w in width_list)
+    except (ValueError, AssertionError):
+        raise EdgeferError(f"--widths {widths!r}: four positive integers, comma-separated") from None
+    edge = recipe == "edge"
+    cfg = FERConfig(data=str(data), multires=multires or edge, factors=list(parse_factors(factors)), epochs=epochs,
+                    batch_size=batch_size, lr=lr, seed=seed, limit=limit, widths=width_list,
+                    val_factors=[1, 4, 8] if multires or edge else [1, 4],
+                    input_norm="face" if edge else "fixed", soft_targets=edge, photometric=edge,
+                    logit_adjust=(1.0 if edge else 0.0) if logit_adjust is None else logit_adjust, sampler=sampler,
+                    p_sharp=(0.35 if edge else None) if p_sharp is None else p_sharp,
+                    teacher=str(teacher) if teacher else None, kd_alpha=kd_alpha if teacher else 0.0,
+                    ema_decay=0.999 if edge else 0.0, holdout=2000 if edge and not limit else 0)
     typer.echo(f"model: {train_fer(cfg, str(out), resume)}")
 
 

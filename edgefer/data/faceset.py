@@ -22,6 +22,7 @@ class FaceSet:
     labels: int64 (N,) indices into ``edgefer.classes.CLASSES``.
     names: per-face source (file name, or csv row) for error reports.
     skipped: sources that could not be read (corrupt or missing images).
+    soft: float32 (N, K) annotators' label distributions where the dataset has them (FER+ votes), else None.
     """
 
     images: np.ndarray
@@ -31,9 +32,15 @@ class FaceSet:
     split: str
     root: str
     skipped: list[str] = field(default_factory=list)
+    soft: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, keep: np.ndarray) -> FaceSet:
+        """The faces at indices ``keep`` (a new FaceSet; arrays are copied)."""
+        return FaceSet(self.images[keep], self.labels[keep], [self.names[i] for i in keep], self.layout, self.split,
+                       self.root, self.skipped, None if self.soft is None else self.soft[keep])
 
     def class_counts(self, n_classes: int) -> np.ndarray:
         return np.bincount(self.labels, minlength=n_classes)

@@ -29,6 +29,12 @@ def majority_label(votes: list[float]) -> int | None:
     return top
 
 
+def vote_distribution(votes: list[float]) -> np.ndarray:
+    """The 8 emotions' share of the votes, single votes dropped as in the majority rule: (8,) float32."""
+    kept = np.array([v if v > 1 else 0.0 for v in votes[:N_EMOTIONS]], dtype=np.float32)
+    return kept / kept.sum()
+
+
 def is_ferplus(root: Path) -> bool:
     return any((root / d).is_dir() for d in SPLIT_DIRS.values())
 
@@ -62,12 +68,15 @@ def load_ferplus(root: Path, split: str) -> FaceSet:
                 raise DataError(f"{label_file}:{lineno}: vote counts must be numbers") from None
             label = majority_label(votes)
             if label is not None:
-                rows.append((row[0], _parse_box(row[1]), label))
-    faces, labels, names, skipped = [], [], [], []
-    for name, box, label in track(rows, description=f"reading FER+ {split}"):
+                rows.append((row[0], _parse_box(row[1]), label, vote_distribution(votes)))
+    faces, labels, names, soft, skipped = [], [], [], [], []
+    for name, box, label, dist in track(rows, description=f"reading FER+ {split}"):
         face = read_face(folder / name, skipped, box)
         if face is not None:
             faces.append(face)
             labels.append(label)
             names.append(name)
-    return FaceSet(faces_to_uint8(faces), np.asarray(labels, dtype=np.int64), names, "ferplus", split, str(root), skipped)
+            soft.append(dist)
+    soft_arr = np.stack(soft) if soft else np.zeros((0, N_EMOTIONS), np.float32)
+    return FaceSet(faces_to_uint8(faces), np.asarray(labels, dtype=np.int64), names, "ferplus", split, str(root), skipped,
+                   soft_arr)

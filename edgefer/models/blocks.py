@@ -39,3 +39,30 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+class FaceStandardize(nn.Module):
+    """Per-face contrast normalisation: (N, 1, S, S) 0-255 -> each face at zero mean, unit variance.
+
+    Inside the graph, so ONNX and TensorRT carry it and the one-preprocessing rule holds. A face's
+    brightness and contrast (a dark theatre, a washed-out screen) no longer reach the network; ``floor``
+    (grey levels) keeps a nearly flat crop from being blown up into noise.
+    """
+
+    def __init__(self, floor: float = 4.0) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        std = (x - mean).pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+        return (x - mean) / torch.clamp(std, min=self.floor)
+
+
+def input_norm(kind: str) -> nn.Module:
+    """``fixed``: (x − 128)/64, the first models' normalisation; ``face``: FaceStandardize."""
+    if kind == "fixed":
+        return Normalize()
+    if kind == "face":
+        return FaceStandardize()
+    raise ValueError(f"unknown input normalisation {kind!r} (fixed | face)")

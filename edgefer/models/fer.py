@@ -10,16 +10,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgefer.models.blocks import BasicBlock, Normalize, conv3x3
+from edgefer.models.blocks import BasicBlock, conv3x3, input_norm
 
 
 class FERFeatures(nn.Module):
     """Φ: (N, 1, 48, 48) grey 0-255 -> (N, widths[2], 6, 6) feature image."""
 
-    def __init__(self, widths: tuple[int, int, int, int] = (32, 64, 128, 256)) -> None:
+    def __init__(self, widths: tuple[int, int, int, int] = (32, 64, 128, 256), norm: str = "fixed") -> None:
         super().__init__()
         w0, w1, w2, _ = widths
-        self.normalize = Normalize()
+        self.normalize = input_norm(norm)
         self.stem = nn.Sequential(  # 48 -> 24
             conv3x3(1, w0 // 2), nn.BatchNorm2d(w0 // 2), nn.ReLU(inplace=True),
             conv3x3(w0 // 2, w0, stride=2), nn.BatchNorm2d(w0), nn.ReLU(inplace=True),
@@ -54,13 +54,16 @@ class FERHead(nn.Module):
 
 
 class FERNet(nn.Module):
-    """The whole FER model: (N, 1, 48, 48) grey 0-255 -> (N, K) logits."""
+    """The whole FER model: (N, 1, 48, 48) grey 0-255 -> (N, K) logits.
+
+    ``input_norm``: "fixed" ((x − 128)/64) or "face" (per-face contrast normalisation, FaceStandardize).
+    """
 
     def __init__(self, widths: tuple[int, int, int, int] = (32, 64, 128, 256), emb_dim: int = 128,
-                 n_classes: int = 8, dropout: float = 0.3) -> None:
+                 n_classes: int = 8, dropout: float = 0.3, input_norm: str = "fixed") -> None:
         super().__init__()
         widths = tuple(widths)
-        self.features = FERFeatures(widths)
+        self.features = FERFeatures(widths, input_norm)
         self.head = FERHead(widths, emb_dim, n_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,19 @@
-"""Train the FER network: B0 on sharp faces, or B1 with multi-resolution augmentation."""
+"""Train the FER network: B0 on sharp faces, B1 with multi-resolution augmentation, or the edge recipe.
+
+The edge recipe (issue #10; every part is an option, so each can be measured on its own):
+- ``soft_targets``: cross-entropy on FER+'s vote distribution instead of the majority label;
+- ``logit_adjust`` τ: the logit-adjusted loss (train on z + τ·log π, predict with z) against the
+  "neutral whenever unsure" bias of an imbalanced training set; ``sampler="balanced"`` is the
+  alternative it was compared with;
+- ``photometric``: random gain, gamma, contrast, blur, noise and JPEG (``edgefer.photometric``);
+- ``input_norm="face"``: per-face contrast normalisation inside the graph;
+- ``p_sharp`` with ``min_px``..``max_px``: a share of sharp faces, the rest shown at a random size;
+- ``teacher``: distillation from a FER model that sees the *sharp* face while the student sees the
+  degraded one (the output-level sibling of FSR-FER);
+- ``ema_decay``: an exponential moving average of the weights, which is what ships;
+- ``holdout``: training faces kept out of training, for the per-epoch check and for fitting the
+  temperature (``edgefer.confidence``), so that FER2013Valid is only ever measured, never fitted.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +24,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from edgefer.checkpoint import make_checkpoint, save_checkpoint
-from edgefer.degrade import degrade_mixed
+from edgefer.classes import CLASSES
+from edgefer.degrade import FACTORS_EVAL, degrade_mixed
 from edgefer.evaluate import evaluate
 from edgefer.models.fer import FERNet
+from edgefer.photometric import random_photometric
 from edgefer.progress import bar
 from edgefer.training.augment import random_affine, random_erase
-from edgefer.training.common import final_metrics, load_splits, probs_fn
+from edgefer.training.common import final_metrics, fit_calibration, load_fixed_fer, load_splits, probs_fn, split_holdout
+from edgefer.training.losses import (balanced_indices, distillation_loss, log_prior, logit_adjust,
+                                     soft_cross_entropy)
 from edgefer.training.run import RunDir, cosine_lr, optimizer_step, seed_everything, set_lr
 
 log = logging.getLogger("edgefer.train")
@@ -38,28 +58,75 @@ class FERConfig:
     seed: int = 0
     limit: int | None = None
     val_factors: list[int] = field(default_factory=lambda: [1, 4, 8])
+    # The edge recipe; the defaults reproduce B0 / B1.
+    input_norm: str = "fixed"
+    soft_targets: bool = False
+    logit_adjust: float = 0.0
+    sampler: str = "uniform"
+    photometric: bool = False
+    p_sharp: float | None = None  # None: B1's uniform draw from ``factors``
+    min_px: int = 6
+    max_px: int = 32
+    teacher: str | None = None
+    kd_alpha: float = 0.5
+    kd_temperature: float = 2.0
+    ema_decay: float = 0.0
+    holdout: int = 0
 
 
 def fer_arch(cfg: FERConfig) -> dict:
-    return {"widths": list(cfg.widths), "emb_dim": cfg.emb_dim, "n_classes": 8, "dropout": cfg.dropout}
+    arch = {"widths": list(cfg.widths), "emb_dim": cfg.emb_dim, "n_classes": len(CLASSES), "dropout": cfg.dropout}
+    if cfg.input_norm != "fixed":  # old checkpoints have no key: they load as "fixed"
+        arch["input_norm"] = cfg.input_norm
+    return arch
+
+
+def draw_factors(cfg: FERConfig, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) down-sample factors for a batch: all 1 (B0), B1's uniform draw, or sharp with p_sharp else a
+    face size uniform in [min_px, max_px] (factor 48/px, so the model meets every size, not only 7)."""
+    if not cfg.multires:
+        return np.ones(n)
+    if cfg.p_sharp is None:
+        return rng.choice(cfg.factors, size=n).astype(np.float64)
+    px = rng.integers(cfg.min_px, cfg.max_px + 1, size=n)
+    return np.where(rng.random(n) < cfg.p_sharp, 1.0, 48.0 / px)
+
+
+@torch.no_grad()
+def teacher_logits(teacher: torch.nn.Module, x_sharp: torch.Tensor) -> torch.Tensor:
+    """The teacher's logits on the sharp faces, averaged with their mirror images (a steadier target)."""
+    return 0.5 * (teacher(x_sharp) + teacher(torch.flip(x_sharp, dims=[3])))
 
 
 def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     seed_everything(cfg.seed)
     run = RunDir(out, cfg, resume)
     train, val = load_splits(cfg.data, cfg.limit, cfg.seed)
+    train, hold = split_holdout(train, cfg.holdout, cfg.seed)
+    check = hold if hold is not None else val  # the per-epoch check (B0/B1 used val; the recipe a holdout)
+    soft = cfg.soft_targets and train.soft is not None
+    if cfg.soft_targets and not soft:
+        log.warning("%s has no vote distributions: training on majority labels", cfg.data)
+    teacher = load_fixed_fer(cfg.teacher, "--teacher")[1].requires_grad_(False) if cfg.teacher else None
     arch = {"fer": fer_arch(cfg)}
     model = FERNet(**arch["fer"]).to(memory_format=torch.channels_last)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True) if cfg.ema_decay else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
     if resume:
         ck = run.load_last()
         model.load_state_dict(ck["state"]["fer"])
+        if ema is not None:
+            ema.load_state_dict(ck["state"]["ema"])
         opt.load_state_dict(ck["optim"]["fer"])
         start = ck["epoch"]
         log.info("resuming %s after epoch %d", run.path, start)
     images = torch.from_numpy(train.images)
     labels = torch.from_numpy(train.labels)
+    k = len(CLASSES)
+    targets = torch.from_numpy(train.soft) if soft else F.one_hot(labels, k).float()
+    targets = targets * (1 - cfg.label_smoothing) + cfg.label_smoothing / k
+    log_pi = log_prior(train.labels, k)
     steps = len(train) // cfg.batch_size
     total = steps * cfg.epochs
     for epoch in range(start, cfg.epochs):
@@ -67,30 +134,51 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
         torch.manual_seed(cfg.seed * 1000 + epoch)  # per-epoch seeds (dropout too): resume is deterministic
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
-        perm = torch.randperm(len(train), generator=gen)
+        if cfg.sampler == "balanced":
+            perm = torch.from_numpy(balanced_indices(train.labels, steps * cfg.batch_size, rng))
+        else:
+            perm = torch.randperm(len(train), generator=gen)
         losses = []
         with bar(steps, f"epoch {epoch + 1}/{cfg.epochs}", unit="batch") as pb:
             for i in range(steps):
                 idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-                x = random_affine(images[idx].float()[:, None], gen)
-                if cfg.multires:
-                    factors = rng.choice(cfg.factors, size=len(idx))
-                    x = torch.from_numpy(degrade_mixed(x[:, 0].numpy(), factors))[:, None]
-                x = random_erase(x, gen).contiguous(memory_format=torch.channels_last)
+                sharp = random_affine(images[idx].float()[:, None], gen)
+                x = sharp[:, 0].numpy()
+                if cfg.photometric:
+                    x = random_photometric(x, rng)
+                x = degrade_mixed(x, draw_factors(cfg, len(idx), rng)) if cfg.multires else x
+                x = random_erase(torch.from_numpy(np.ascontiguousarray(x))[:, None], gen)
+                x = x.contiguous(memory_format=torch.channels_last)
                 set_lr(opt, cosine_lr(epoch * steps + i, total, cfg.lr, warmup=steps))
-                loss = F.cross_entropy(model(x), labels[idx], label_smoothing=cfg.label_smoothing)
+                z = logit_adjust(model(x), log_pi, cfg.logit_adjust)
+                if soft or cfg.logit_adjust or teacher is not None:
+                    loss = soft_cross_entropy(z, targets[idx])
+                else:  # B0 / B1 exactly as they were trained
+                    loss = F.cross_entropy(z, labels[idx], label_smoothing=cfg.label_smoothing)
+                if teacher is not None:
+                    kd = distillation_loss(z, teacher_logits(teacher, sharp.contiguous(memory_format=torch.channels_last)),
+                                           cfg.kd_temperature)
+                    loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
                 losses.append(optimizer_step(opt, loss, run, f"epoch {epoch + 1} step {i + 1}"))
+                if ema is not None:
+                    ema.update_parameters(model)
                 pb.update()
                 pb.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-        model.eval()
-        res = evaluate(probs_fn(model), val.images, val.labels, cfg.val_factors, description="validating")
-        run.log_metrics({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_accuracy": res["accuracy"]})
-        log.info("epoch %d: loss %.4f, val accuracy %s", epoch + 1, np.mean(losses),
-                 {k: round(v, 4) for k, v in res["accuracy"].items()})
-        run.save_last(make_checkpoint("fer", arch, {"fer": model}, dataclasses.asdict(cfg),
+        shipped = (ema.module if ema is not None else model).eval()
+        res = evaluate(probs_fn(shipped), check.images, check.labels, cfg.val_factors,
+                       description="checking on the holdout" if hold is not None else "validating")
+        key = "holdout" if hold is not None else "val"
+        run.log_metrics({"epoch": epoch + 1, "loss": float(np.mean(losses)), f"{key}_accuracy": res["accuracy"],
+                         f"{key}_balanced_accuracy": res["balanced_accuracy"]})
+        log.info("epoch %d: loss %.4f, %s accuracy %s, balanced %s", epoch + 1, np.mean(losses), key,
+                 {f: round(v, 4) for f, v in res["accuracy"].items()},
+                 {f: round(v, 4) for f, v in res["balanced_accuracy"].items()})
+        modules = {"fer": model} if ema is None else {"fer": model, "ema": ema}
+        run.save_last(make_checkpoint("fer", arch, modules, dataclasses.asdict(cfg),
                                       extra={"epoch": epoch + 1, "optim": {"fer": opt.state_dict()}}))
-    metrics = final_metrics(model, val, "final evaluation")
-    save_checkpoint(make_checkpoint("fer", arch, {"fer": model.to(memory_format=torch.contiguous_format)},
-                                    dataclasses.asdict(cfg), metrics), run.model)
-    run.log_metrics({"final": {k: metrics[k] for k in ("accuracy", "macro_f1")}})
+    shipped = (ema.module if ema is not None else model).eval().to(memory_format=torch.contiguous_format)
+    extra = fit_calibration(shipped, hold, FACTORS_EVAL) if hold is not None else {}
+    metrics = final_metrics(shipped, val, "final evaluation", extra.get("calibration"))
+    save_checkpoint(make_checkpoint("fer", arch, {"fer": shipped}, dataclasses.asdict(cfg), metrics, extra), run.model)
+    run.log_metrics({"final": {m: metrics[m] for m in ("accuracy", "balanced_accuracy", "macro_f1")}})
     return str(run.model)

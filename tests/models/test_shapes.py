@@ -38,3 +38,18 @@ def test_compositions():
     x = torch.rand(2, 1, 48, 48) * 255
     assert FSRFER(fer, Generator()).eval()(x).shape == (2, 8)
     torch.testing.assert_close(SRThenFER(SRNet(), fer).eval()(x), fer(x))
+
+
+def test_face_standardize_makes_the_network_blind_to_gain_and_offset():
+    import torch
+
+    from edgefer.models.fer import FERNet
+
+    net = FERNet(widths=(8, 16, 16, 32), emb_dim=16, input_norm="face").eval()
+    x = torch.rand(3, 1, 48, 48) * 200 + 20
+    with torch.no_grad():
+        a, b = net(x), net(0.3 * x + 5)  # a dimmer, lifted copy
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    fixed = FERNet(widths=(8, 16, 16, 32), emb_dim=16).eval()
+    with torch.no_grad():
+        assert (fixed(x) - fixed(0.3 * x + 5)).abs().max() > 1e-3

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +12,8 @@ from edgefer.training.run import TrainingDiverged
 
 
 def tiny_cfg(data, **kw):
-    return FERConfig(data=str(data), epochs=2, batch_size=16, widths=[8, 16, 16, 32], emb_dim=16, val_factors=[1, 4], **kw)
+    kw = {"epochs": 2, **kw}
+    return FERConfig(data=str(data), batch_size=16, widths=[8, 16, 16, 32], emb_dim=16, val_factors=[1, 4], **kw)
 
 
 def test_train_writes_run_folder_and_resumes_deterministically(ferplus_tiny, tmp_path):
@@ -71,3 +73,48 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(ferplus_tiny, tmp_path, m
         train_fer(tiny_cfg(ferplus_tiny), str(out))
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
     assert not (out / "model.pt").exists()
+
+
+def test_vote_distributions_follow_the_majority_rule(ferplus_tiny):
+    from edgefer.data import load_dataset
+
+    fs = load_dataset(ferplus_tiny, "train")
+    # the fixture's votes: 8 for the label, 2 for the next class
+    assert fs.soft.shape == (64, 8)
+    np.testing.assert_allclose(fs.soft.sum(1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(fs.soft[np.arange(64), fs.labels], 0.8, rtol=1e-6)
+    np.testing.assert_allclose(fs.soft[np.arange(64), (fs.labels + 1) % 8], 0.2, rtol=1e-6)
+
+
+def test_edge_recipe_writes_calibration_and_resumes_deterministically(ferplus_tiny, tmp_path):
+    """Every part of the edge recipe at once (teacher, votes, logit adjustment, photometric, sizes, EMA,
+    holdout): the shipped checkpoint carries a fitted temperature and an abstention threshold, and a run
+    resumed after a crash ends with the same weights (the EMA included)."""
+    teacher = train_fer(tiny_cfg(ferplus_tiny, epochs=1), str(tmp_path / "teacher"))
+    cfg = lambda: tiny_cfg(ferplus_tiny, multires=True, input_norm="face", soft_targets=True, logit_adjust=1.0,
+                           photometric=True, p_sharp=0.35, teacher=teacher, kd_alpha=0.5, ema_decay=0.9, holdout=16)
+    model = train_fer(cfg(), str(tmp_path / "a"))
+    ck = load_checkpoint(model)
+    assert ck["arch"]["fer"]["input_norm"] == "face"
+    assert ck["calibration"]["temperature"] > 0 and "16 held-out" in ck["calibration"]["fitted_on"]
+    assert 0.0 <= ck["abstain"]["min_confidence"] < 1.0
+    assert set(ck["metrics"]["balanced_accuracy"]) == {"1", "2", "3", "4", "6", "8"}
+    lines = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert "holdout_balanced_accuracy" in lines[0] and "balanced_accuracy" in lines[-1]["final"]
+
+    real_eval, calls = fer_mod.evaluate, []
+
+    def crash_in_epoch_2(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_eval(*a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fer_mod, "evaluate", crash_in_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            train_fer(cfg(), str(tmp_path / "b"))
+    train_fer(cfg(), str(tmp_path / "b"), resume=True)
+    a, b = ck["state"]["fer"], load_checkpoint(tmp_path / "b" / "model.pt")["state"]["fer"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
