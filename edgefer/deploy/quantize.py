@@ -3,6 +3,9 @@
 - ``tensorrt`` (default): what TensorRT accepts (deploy.md): signed INT8 with zero-point 0, per-channel
   weights (axis 0 for Conv), per-tensor activations, no INT32 bias DequantizeLinear, Q/DQ on the inputs
   of Conv/Gemm. ONNX Runtime's defaults (UINT8, non-zero zero-points, INT32 bias) break these rules.
+- Both keep the **graph outputs in float**: ONNX Runtime puts a Q/DQ pair on every Conv/Gemm output, the
+  classifier's logits included; TensorRT keeps explicit Q/DQ, so the logits would sit on a 256-level grid
+  (top classes clip and tie). ``keep_outputs_float`` removes that last pair; ``qdq_violations`` checks it.
 - Both keep the **first convolution in float**: it reads raw grey levels, and 8-bit steps on them cost
   4-7 accuracy points on small faces (measured: BENCHMARKS.md); it is 1 % of the model's MACs.
 - ``cpu``: ONNX Runtime's own x86 format, UINT8 activations and INT8 weights (U8S8). On CPUs without
@@ -92,7 +95,45 @@ def quantize_qdq(onnx_path: Path, x: np.ndarray, out: Path, method: str = "entro
             opts["extra_options"]["CalibMovingAverage"] = method == "minmax"
             quantize_static(str(prepped), str(dst), _Reader(x, input_name, batch), quant_format=QuantFormat.QDQ,
                             calibrate_method=calib, **opts)
+            model = onnx.load(str(dst))
+            if keep_outputs_float(model):
+                onnx.save(model, str(dst))
     return out
+
+
+def keep_outputs_float(model: Any) -> list[str]:
+    """Remove the Q->DQ pair in front of every graph output (in place); returns the outputs changed.
+
+    ``X -> QuantizeLinear -> DequantizeLinear -> logits`` becomes ``X -> logits``: the producer of X (the
+    classifier Gemm) now writes the graph output itself, and its inputs stay quantized.
+    (OpTypesToExcludeOutputQuantization would drop the output Q/DQ of every Gemm, the embedding's too.)
+    """
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    uses: dict[str, int] = {}
+    for n in graph.node:
+        for i in n.input:
+            uses[i] = uses.get(i, 0) + 1
+    changed = []
+    for out in graph.output:
+        dq = producer.get(out.name)
+        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if q is None or q.op_type != "QuantizeLinear" or uses.get(dq.input[0]) != 1:
+            continue
+        src = q.input[0]
+        for n in graph.node:  # the float tensor takes the output's name, for its producer and other readers
+            n.input[:] = [out.name if i == src else i for i in n.input]
+            n.output[:] = [out.name if o == src else o for o in n.output]
+        graph.node.remove(q)
+        graph.node.remove(dq)
+        for vi in [v for v in graph.value_info if v.name == src]:
+            graph.value_info.remove(vi)
+        changed.append(out.name)
+    if changed:  # scales and zero-points nobody reads any more
+        used = {i for n in graph.node for i in n.input}
+        for init in [t for t in graph.initializer if t.name not in used]:
+            graph.initializer.remove(init)
+    return changed
 
 
 def qdq_violations(path: Path) -> list[str]:
@@ -130,6 +171,10 @@ def qdq_violations(path: Path) -> list[str]:
                     axis = next((a.i for a in src.attribute if a.name == "axis"), 1)
                     if scale is None or scale.size <= 1 or axis != 0:
                         problems.append(f"{node.name}: weights must be per-channel on axis 0")
+    for out in graph.output:
+        src = producer.get(out.name)
+        if src is not None and src.op_type == "DequantizeLinear":
+            problems.append(f"graph output {out.name!r} comes from a DequantizeLinear: TensorRT would quantize it to 8 bits")
     if n_q == 0:
         problems.append("no QuantizeLinear/DequantizeLinear nodes: not a Q/DQ graph")
     return problems

@@ -104,3 +104,46 @@ def test_bad_options_fail_before_any_data_is_read(fp32_onnx, tmp_path, method, t
         calibrate(fp32_onnx, tmp_path / "no-such-dataset", "train", samples, method, None, 0, tmp_path / "cal", None, (1,),
                   target=target)
     assert not (tmp_path / "cal").exists()
+
+
+def graph_output_producers(path) -> dict[str, str]:
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    return {o.name: producer[o.name].op_type for o in graph.output}
+
+
+def test_logits_leave_the_int8_graph_in_float(fp32_onnx, ferplus_tiny, tmp_path):
+    """TensorRT keeps explicit Q/DQ: a DQ on the output would put the logits on a 256-level grid (issue #7, 2)."""
+    import onnxruntime as ort
+
+    out = tmp_path / "q.onnx"
+    calibrate(fp32_onnx, ferplus_tiny, "train", 16, "entropy", out, 0, tmp_path / "cal", None, (1,))
+    assert graph_output_producers(out) == {"logits": "Gemm"}
+    assert qdq_violations(out) == []
+    # the classifier Gemm still reads quantized inputs: only its output Q/DQ went
+    import onnx
+
+    graph = onnx.load(str(out)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    gemm = producer["logits"]
+    assert all(producer[i].op_type == "DequantizeLinear" for i in gemm.input[:2])
+    assert not any(t.name.startswith("logits_") for t in graph.initializer)  # its scale/zero-point went too
+    x = np.random.default_rng(1).uniform(0, 255, (4, 1, 48, 48)).astype(np.float32)
+    logits = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"faces": x})[0]
+    assert logits.shape == (4, 8) and np.isfinite(logits).all()
+
+
+def test_rule_checker_catches_a_quantized_graph_output(fp32_onnx, tmp_path):
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from edgefer.deploy.quantize import _Reader
+
+    x = np.random.default_rng(0).uniform(0, 255, (16, 1, 48, 48)).astype(np.float32)
+    quantize_static(str(fp32_onnx), str(tmp_path / "out.onnx"), _Reader(x, "faces", 8), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False})
+    assert graph_output_producers(tmp_path / "out.onnx") == {"logits": "DequantizeLinear"}
+    problems = qdq_violations(tmp_path / "out.onnx")
+    assert any("graph output 'logits' comes from a DequantizeLinear" in p for p in problems), problems
