@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -108,8 +108,12 @@ class FaceStage:
 
 
 def run_loop(reader: FrameReader, stage: FaceStage, outputs: RunOutputs, opts: InferOptions, stop: StopFlag,
-             video: VideoSink | None, display: Display | None) -> tuple[int, float]:
-    """Process frames until the source ends or ``stop`` is set; returns (frames processed, wall seconds)."""
+             video: VideoSink | None, display: Display | None, sinks: Sequence[Callable[..., Any]] = ()) -> tuple[int, float]:
+    """Process frames until the source ends or ``stop`` is set; returns (frames processed, wall seconds).
+
+    sinks: extra per-frame consumers, called as ``sink(frame_index, t, faces, outputs)`` (outputs: the running
+    aggregate), e.g. ``edgefer.fleet.sink.FleetSink``.
+    """
     timer = stage.timer
     frames = reader.frames(should_stop=stop.is_set)
     n, start = 0, time.perf_counter()
@@ -123,6 +127,8 @@ def run_loop(reader: FrameReader, stage: FaceStage, outputs: RunOutputs, opts: I
         faces = stage.process(frame.image)
         with timer.stage("post"):
             outputs.add(frame.index, frame.t, faces)
+            for sink in sinks:
+                sink(frame.index, frame.t, faces, outputs)
             if video is not None or display is not None:
                 shown = draw(frame.image, faces, fps=(n + 1) / max(time.perf_counter() - start, 1e-9))
                 if video is not None:
@@ -144,8 +150,11 @@ def run_loop(reader: FrameReader, stage: FaceStage, outputs: RunOutputs, opts: I
 def run_infer(model: str | Path | Runner, source: str | SourceSpec, out: str | Path, *, detector: Any = "yunet",
               detector_model: str | Path | None = None, det_score: float = 0.6, options: InferOptions | None = None,
               source_options: SourceOptions | None = None, capture_factory: Callable[[SourceSpec], Capture] = open_capture,
-              threads: int | None = None) -> dict[str, Any]:
+              threads: int | None = None, sinks: Sequence[Callable[..., Any]] = ()) -> dict[str, Any]:
     """Run the whole loop; returns the summary (also in ``out/summary.json``).
+
+    sinks: per-frame consumers (see ``run_loop``); an optional ``start(runner)`` is called before the first
+    frame and an optional ``close() -> dict`` after the last, whose dict is merged into the summary.
 
     model: a model file (.pt/.onnx/.engine) or an already activated Runner (left active for the caller).
     detector: "yunet" | "haar" or an object with ``detect(frame) -> (boxes (N,4), scores (N,))``.
@@ -165,14 +174,15 @@ def run_infer(model: str | Path | Runner, source: str | SourceSpec, out: str | P
     own_runner = not isinstance(model, Runner)
     runner = open_runner(model, threads) if own_runner else model
     try:
-        return _run(runner, spec, Path(out), det, opts, source_options, capture_factory, display)
+        return _run(runner, spec, Path(out), det, opts, source_options, capture_factory, display, sinks)
     finally:
         if own_runner:
             runner.deactivate()
 
 
 def _run(runner: Runner, spec: SourceSpec, out: Path, det: Any, opts: InferOptions, source_options: SourceOptions | None,
-         capture_factory: Callable[[SourceSpec], Capture], display: Display | None) -> dict[str, Any]:
+         capture_factory: Callable[[SourceSpec], Capture], display: Display | None,
+         sinks: Sequence[Callable[..., Any]] = ()) -> dict[str, Any]:
     stop = StopFlag()
     reader = FrameReader(spec, capture_factory, source_options)
     with stop_on_signals(stop):
@@ -180,10 +190,13 @@ def _run(runner: Runner, spec: SourceSpec, out: Path, det: Any, opts: InferOptio
         outputs = RunOutputs(out, save_frames=opts.save_frames)
         video = VideoSink(out / "annotated.mp4", reader.stats.fps) if opts.save_video else None
         stage = FaceStage(det, runner, opts, StageTimer())
+        for sink in sinks:
+            if hasattr(sink, "start"):
+                sink.start(runner)
         n, seconds, error = 0, 0.0, None
         t_start = time.perf_counter()
         try:
-            n, seconds = run_loop(reader, stage, outputs, opts, stop, video, display)
+            n, seconds = run_loop(reader, stage, outputs, opts, stop, video, display, sinks)
         except BaseException as e:  # finalise the outputs, then let it propagate
             error = e
             seconds = time.perf_counter() - t_start
@@ -199,6 +212,8 @@ def _run(runner: Runner, spec: SourceSpec, out: Path, det: Any, opts: InferOptio
             else:
                 stopped = stop.reason or reader.stats.end
             summary = _summary(runner, spec, det, opts, stage, reader, outputs, n, seconds, stopped)
+            for sink in sinks:
+                summary.update(sink.close() if hasattr(sink, "close") else {})
             if video_path is not None:
                 summary["files"] = {"annotated_video": str(video_path)}
             summary = outputs.finalise(summary)

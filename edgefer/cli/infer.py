@@ -12,6 +12,17 @@ from typing import Annotated
 import typer
 
 from edgefer.camera.defaults import MIN_FACE_PX, YUNET_MODEL
+from edgefer.cli.fleet import (
+    CameraIdOpt,
+    MqttCaOpt,
+    MqttCertOpt,
+    MqttKeyOpt,
+    MqttPasswordFileOpt,
+    PublishIntervalOpt,
+    PublishOpt,
+    SpoolMaxOpt,
+    SpoolOpt,
+)
 
 InferModelOpt = Annotated[Path | None, typer.Option(
     "--model", help="Model file: .engine (TensorRT), .onnx (ONNX Runtime) or .pt (PyTorch). "
@@ -38,6 +49,15 @@ def infer_command(
                                                                           "no faces.jsonl, no video, no face pixels.")] = False,
     max_frames: Annotated[int | None, typer.Option("--max-frames", help="Stop after this many processed frames.")] = None,
     threads: ThreadsOpt = None,
+    publish: PublishOpt = None,
+    camera_id: CameraIdOpt = None,
+    mqtt_ca: MqttCaOpt = None,
+    mqtt_cert: MqttCertOpt = None,
+    mqtt_key: MqttKeyOpt = None,
+    mqtt_password_file: MqttPasswordFileOpt = None,
+    publish_interval: PublishIntervalOpt = 1.0,
+    spool: SpoolOpt = None,
+    spool_max: SpoolMaxOpt = 50_000,
 ) -> None:
     """Recognise the expression of every face in a video or camera feed; write per-face records and crowd statistics."""
     from edgefer.camera.defaults import default_model
@@ -45,13 +65,27 @@ def infer_command(
 
     opts = InferOptions(min_face=min_face, max_frames=max_frames, save_frames=not no_save_frames,
                         save_video=save_video, display=display)
-    s = run_infer(model or default_model(), source, out, detector=detector, detector_model=detector_model,
-                  det_score=det_score, options=opts, threads=threads)
+    from edgefer.cli.fleet import make_fleet_sink
+
+    # --publish: connects first, so a bad password or CA fails before the model loads (docs/fleet.md)
+    fleet = make_fleet_sink(publish, out=out, privacy=no_save_frames, camera_id=camera_id, ca=mqtt_ca, cert=mqtt_cert,
+                            key=mqtt_key, password_file=mqtt_password_file, interval_s=publish_interval, spool=spool,
+                            spool_max=spool_max)
+    try:
+        s = run_infer(model or default_model(), source, out, detector=detector, detector_model=detector_model,
+                      det_score=det_score, options=opts, threads=threads, sinks=[fleet] if fleet else [])
+    finally:
+        if fleet is not None:
+            fleet.close()  # idempotent: after a failed start it only disconnects
     st = s["stages"]
     split = ", ".join(f"{k} {v['mean_ms']:.1f}" for k, v in st.items())
     typer.echo(f"{s['frames']} frames, {s['faces']} faces in {s['seconds']:.1f} s: {s['fps']:.1f} frames/s, "
                f"{s['faces_per_s']:.1f} faces/s ({s['backend']}, {s['detector']['name']}); stopped: {s['stopped']}")
     typer.echo(f"ms per frame: {split}; dropped frames: {s['dropped_frames']}, source gaps: {len(s['source_gaps'])}")
+    if "fleet" in s:
+        f = s["fleet"]
+        typer.echo(f"published to {f['broker']} as {f['camera']}: {f['acked']} messages acknowledged, {f['dropped']} dropped "
+                   f"(full spool), {f['unsent']} left in {f['spool']}")
     for name, path in s["files"].items():
         typer.echo(f"  {name}: {path}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from edgefer import __version__
-from edgefer.cli import demo, deploy, evaluate, infer, info, train
+from edgefer.cli import demo, deploy, evaluate, fleet, infer, info, train
 from edgefer.cli.common import handle_errors, setup
 
 app = typer.Typer(help="edgefer: facial expressions on small, low-resolution faces (FSR-FER).",
@@ -19,6 +19,7 @@ app.command("calibrate")(handle_errors(deploy.calibrate_command))
 app.command("build-engine")(handle_errors(deploy.build_engine_command))
 app.command("infer")(handle_errors(infer.infer_command))
 app.command("bench")(handle_errors(infer.bench_command))
+app.command("fleet")(handle_errors(fleet.fleet_command))
 app.command("compare")(handle_errors(evaluate.compare_command))
 
 
