@@ -93,6 +93,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def fold_prior_shift(classifier: nn.Linear, shift: float, log_prior: list[float]) -> None:
+    """Add ``shift``·log π to a final linear layer's bias: the decision rule of a logit-adjusted model
+    (``edgefer.training.common.fit_calibration``), carried by every export like the temperature."""
+    with torch.no_grad():
+        classifier.bias.add_(shift * torch.tensor(log_prior, dtype=classifier.bias.dtype))
+
+
 def fold_temperature(classifier: nn.Linear, temperature: float) -> None:
     """Make a final linear layer output logits / T (temperature scaling, ``edgefer.confidence``) by
     scaling its weights, so that every export, engine and runner carries the calibration for free."""
@@ -125,9 +132,11 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
             g = Generator(**arch["generator"])
             g.load_state_dict(state["generator"])
             model = FSRFER(fer, g)
-        temperature = (ckpt.get("calibration") or {}).get("temperature")
-        if temperature:
-            fold_temperature(fer.head.classifier, float(temperature))
+        calibration = ckpt.get("calibration") or {}
+        if calibration.get("prior_shift"):
+            fold_prior_shift(fer.head.classifier, float(calibration["prior_shift"]), calibration["log_prior"])
+        if calibration.get("temperature"):
+            fold_temperature(fer.head.classifier, float(calibration["temperature"]))
     except (KeyError, RuntimeError, TypeError) as e:
         msg = str(e).strip().splitlines()[0][:160]
         raise CheckpointError(f"checkpoint's weights do not fit its architecture ({msg})") from None

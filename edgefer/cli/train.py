@@ -118,3 +118,17 @@ def fsr(
                     epochs=epochs, batch_size=batch_size, lr=lr, w_adv=w_adv, w_feat=w_feat, w_emb=w_emb, w_ce=w_ce,
                     reweight=reweight, seed=seed, limit=limit)
     typer.echo(f"model: {train_fsr(cfg, str(out), resume)}")
+
+
+@app.command("confidence")
+@handle_errors
+def confidence(
+    model: Annotated[Path, typer.Option("--model", help="An edge-recipe FER checkpoint (trained with a holdout).")],
+    data: DataOpt,
+) -> None:
+    """Refit a checkpoint's decision rule (prior shift, temperature, abstention threshold) on its own holdout."""
+    from edgefer.training.fer import refit_calibration
+
+    cal = refit_calibration(str(model), str(data))["calibration"]
+    typer.echo(f"{model}: prior shift {cal.get('prior_shift', 0):g}, temperature {cal['temperature']:.3f}, "
+               f"holdout ECE {100 * cal['holdout_ece_before']:.1f}% -> {100 * cal['holdout_ece_after']:.1f}%")

@@ -50,23 +50,21 @@ def load_fixed_fer(path: str, role: str):
     return ckpt, build_classifier(ckpt)
 
 
-def probs_fn(model: nn.Module, temperature: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
+def probs_fn(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     """Wrap an eval-mode classifier as numpy (N, 1, S, S) -> (N, K) probabilities."""
 
     def fn(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             t = torch.from_numpy(np.ascontiguousarray(x)).contiguous(memory_format=torch.channels_last)
-            return torch.softmax(model(t) / temperature, 1).numpy()
+            return torch.softmax(model(t), 1).numpy()
 
     return fn
 
 
-def final_metrics(model: nn.Module, val: FaceSet, description: str, calibration: dict | None = None) -> dict:
-    """The checkpoint's ``metrics``: every factor of FACTORS_EVAL on the val split; with ``calibration``
-    (a fitted temperature), the probabilities (and so the ECE) are the calibrated ones."""
+def final_metrics(model: nn.Module, val: FaceSet, description: str) -> dict:
+    """The checkpoint's ``metrics``: every factor of FACTORS_EVAL on the val split."""
     model.eval()
-    t = calibration["temperature"] if calibration else 1.0
-    res = evaluate(probs_fn(model, t), val.images, val.labels, FACTORS_EVAL, description=description)
+    res = evaluate(probs_fn(model), val.images, val.labels, FACTORS_EVAL, description=description)
     return {"split": f"{val.layout}:{val.split}", "data": val.root, **res}
 
 
@@ -83,19 +81,37 @@ def logits_at(model: nn.Module, images: np.ndarray, factors: Sequence[float], ba
     return np.concatenate(out)
 
 
-def fit_calibration(model: nn.Module, hold: FaceSet, factors: Sequence[float]) -> dict:
-    """Fit the temperature and the abstention threshold on the holdout, at every factor pooled: the
-    checkpoint's ``calibration`` and ``abstain`` entries."""
+def fit_calibration(model: nn.Module, hold: FaceSet, factors: Sequence[float], log_pi: np.ndarray | None = None) -> dict:
+    """Fit the decision rule on the holdout, at every factor pooled: the checkpoint's ``calibration`` and
+    ``abstain`` entries.
+
+    - ``prior_shift`` λ (with ``log_pi``, for a logit-adjusted model): the logits become z + λ·log π.
+      λ = 0 keeps the balanced posterior, λ = 1 restores the training prior. The λ of a grid that
+      maximises the mean of accuracy and balanced accuracy on the holdout is kept: the user meets both.
+    - ``temperature`` T, fitted after the shift; then the abstention threshold on calibrated probabilities.
+    """
     from edgefer.confidence import abstain_threshold, expected_calibration_error, fit_temperature, softmax
+    from edgefer.metrics import accuracy, balanced_accuracy, confusion_matrix
 
     model.eval()
     logits = logits_at(model, hold.images, factors)
     labels = np.tile(hold.labels, len(factors))
+    cal: dict = {"fitted_on": f"{len(hold)} held-out training faces at factors {list(factors)}"}
+    if log_pi is not None:
+        k = logits.shape[1]
+        scores = {}
+        for lam in (0.0, 0.25, 0.5, 0.75, 1.0):
+            cm = confusion_matrix(labels, (logits + lam * log_pi).argmax(1), k)
+            scores[lam] = (accuracy(cm), balanced_accuracy(cm))
+        lam = max(scores, key=lambda x: sum(scores[x]))
+        logits = logits + lam * log_pi
+        cal.update(prior_shift=lam, log_prior=[float(v) for v in log_pi],
+                   prior_shift_grid={str(x): {"accuracy": a, "balanced_accuracy": b} for x, (a, b) in scores.items()})
+        log.info("prior shift λ = %.2f (holdout accuracy %.4f, balanced %.4f)", lam, *scores[lam])
     t = fit_temperature(logits, labels)
     probs = softmax(logits, t)
-    cal = {"temperature": t, "fitted_on": f"{len(hold)} held-out training faces at factors {list(factors)}",
-           "holdout_ece_before": expected_calibration_error(softmax(logits), labels),
-           "holdout_ece_after": expected_calibration_error(probs, labels)}
+    cal.update(temperature=t, holdout_ece_before=expected_calibration_error(softmax(logits), labels),
+               holdout_ece_after=expected_calibration_error(probs, labels))
     thr = abstain_threshold(probs, labels)
     log.info("temperature %.3f: holdout ECE %.4f -> %.4f; abstain below confidence %.3f", t,
              cal["holdout_ece_before"], cal["holdout_ece_after"], thr)

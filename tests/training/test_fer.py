@@ -97,6 +97,7 @@ def test_edge_recipe_writes_calibration_and_resumes_deterministically(ferplus_ti
     ck = load_checkpoint(model)
     assert ck["arch"]["fer"]["input_norm"] == "face"
     assert ck["calibration"]["temperature"] > 0 and "16 held-out" in ck["calibration"]["fitted_on"]
+    assert ck["calibration"]["prior_shift"] in (0.0, 0.25, 0.5, 0.75, 1.0) and len(ck["calibration"]["log_prior"]) == 8
     assert 0.0 <= ck["abstain"]["min_confidence"] < 1.0
     assert set(ck["metrics"]["balanced_accuracy"]) == {"1", "2", "3", "4", "6", "8"}
     lines = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
@@ -118,3 +119,10 @@ def test_edge_recipe_writes_calibration_and_resumes_deterministically(ferplus_ti
     a, b = ck["state"]["fer"], load_checkpoint(tmp_path / "b" / "model.pt")["state"]["fer"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], msg=k)
+
+    # Refitting on the same holdout reproduces the decision rule and the metrics.
+    from edgefer.training.fer import refit_calibration
+
+    again = refit_calibration(model, str(ferplus_tiny))
+    assert again["calibration"]["temperature"] == pytest.approx(ck["calibration"]["temperature"], rel=1e-6)
+    assert again["metrics"]["accuracy"] == ck["metrics"]["accuracy"]
