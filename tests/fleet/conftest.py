@@ -6,6 +6,7 @@ FER+ tests do without the data. Every wait below is bounded.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -37,6 +38,8 @@ class Broker:
         self.conf = folder / "mosquitto.conf"
         self.log = folder / "mosquitto.log"
         anonymous = "false" if "password_file" in extra else "true"
+        # as root, mosquitto drops to the "mosquitto" user, who cannot enter pytest's 0700 tmp folders
+        extra = ("user root\n" if os.getuid() == 0 else "") + extra
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous {anonymous}\npersistence true\n"
                              f"persistence_location {folder}/\nautosave_interval 1\nlog_dest file {self.log}\n"
                              f"log_type all\nmax_queued_messages 100000\n{extra}")
