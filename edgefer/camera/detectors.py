@@ -12,6 +12,8 @@ is ever downloaded.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +69,56 @@ def find_haar_cascade() -> Path | None:
     return None
 
 
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """OpenCV's own log at ERROR level for the duration (its warnings go to stderr, past Python's logging)."""
+    import cv2
+
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if log is None or not hasattr(log, "getLogLevel"):
+        yield
+        return
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        log.setLogLevel(level)
+
+
+def parse_det_width(value: int | str | None) -> int | str | None:
+    """``--det-width``: "auto" (down to DET_AUTO_MAX_WIDTH, never up), "full"/None (the frame's own) or px (up or down)."""
+    if value is None or value == "full":
+        return None
+    if value == "auto":
+        return "auto"
+    try:
+        width = int(value)
+    except (TypeError, ValueError):
+        raise EdgeferError(f"--det-width {value!r}: expected auto, full or a width in px") from None
+    if not 32 <= width <= 8192:
+        raise EdgeferError(f"--det-width must be between 32 and 8192 px, got {width}")
+    return width
+
+
+def detection_width(setting: int | str | None, frame_width: int) -> int:
+    """The width YuNet sees for a frame ``frame_width`` px wide under ``parse_det_width``'s setting."""
+    from edgefer.camera.defaults import DET_AUTO_MAX_WIDTH
+
+    if setting is None:
+        return frame_width
+    if setting == "auto":
+        return min(frame_width, DET_AUTO_MAX_WIDTH)
+    return int(setting)
+
+
 class YuNetDetector:
     """YuNet through ``cv2.FaceDetectorYN``; the input size follows the frame size."""
 
     name = "yunet"
 
     def __init__(self, model_path: str | Path, score_threshold: float = 0.6, nms_threshold: float = 0.3,
-                 top_k: int = 5000) -> None:
+                 top_k: int = 5000, input_width: int | str | None = None) -> None:
         import cv2
 
         path = Path(model_path)
@@ -82,10 +127,13 @@ class YuNetDetector:
                                "get face_detection_yunet.onnx from the OpenCV Model Zoo)")
         if not hasattr(cv2, "FaceDetectorYN"):
             raise EdgeferError(f"OpenCV {cv2.__version__} has no cv2.FaceDetectorYN (YuNet needs OpenCV >= 4.8)")
+        input_width = parse_det_width(input_width)
         self.model_path = str(path)
         self.score_threshold = score_threshold
+        self.input_width = input_width
         try:
-            self._det = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold, nms_threshold, top_k)
+            with _quiet_opencv():  # "setPreferableTarget Targets are not supported": OpenCV 5's noise, on every run
+                self._det = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold, nms_threshold, top_k)
         except cv2.error as e:
             raise EdgeferError(f"{path}: OpenCV cannot load it as a YuNet model ({' '.join(str(e).split())[:160]})"
                                f"{_old_opencv_hint()}") from None
@@ -93,7 +141,25 @@ class YuNetDetector:
 
     def detect(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(H, W[, C]) frame -> boxes (N, 4) float32 xywh, scores (N,) float32."""
+        boxes, scores, _ = self.detect_landmarks(frame)
+        return boxes, scores
+
+    def detect_landmarks(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(H, W[, C]) frame -> boxes (N, 4) xywh, scores (N,), landmarks (N, 5, 2) float32, in frame pixels.
+
+        Landmarks: right eye, left eye, nose tip, right and left mouth corner (the person's right and left).
+        With ``input_width`` the frame is resized (INTER_AREA down, INTER_LINEAR up) to that width for YuNet
+        only, and the boxes are mapped back: the caller crops from its full-resolution frame."""
+        import cv2
+
         image = _bgr(frame)
+        scale = 1.0
+        width = detection_width(self.input_width, image.shape[1])
+        if width != image.shape[1]:
+            scale = width / image.shape[1]
+            h = max(int(round(image.shape[0] * scale)), 1)
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            image = cv2.resize(image, (width, h), interpolation=interp)
         size = (image.shape[1], image.shape[0])
         if size != self._size:
             self._det.setInputSize(size)
@@ -104,12 +170,14 @@ class YuNetDetector:
             raise EdgeferError(f"{self.model_path}: YuNet failed on a {size[0]}x{size[1]} frame "
                                f"({' '.join(str(e).split())[:120]}){_old_opencv_hint()}") from None
         if faces is None or len(faces) == 0:
-            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32)
         faces = np.asarray(faces, dtype=np.float32)  # (N, 15): box, 5 landmarks, score
-        return faces[:, :4].copy(), faces[:, 14].copy()
+        boxes, marks = faces[:, :4] / scale, faces[:, 4:14].reshape(-1, 5, 2) / scale
+        return boxes.astype(np.float32), faces[:, 14].copy(), marks.astype(np.float32)
 
     def describe(self) -> dict:
-        return {"name": self.name, "model": self.model_path, "score_threshold": self.score_threshold}
+        return {"name": self.name, "model": self.model_path, "score_threshold": self.score_threshold,
+                "input_width": self.input_width}
 
 
 class HaarDetector:
@@ -151,8 +219,10 @@ class HaarDetector:
         return {"name": self.name, "model": self.model_path, "score_threshold": None}
 
 
-def make_detector(name: str, model_path: str | Path | None = None, score_threshold: float = 0.6):
+def make_detector(name: str, model_path: str | Path | None = None, score_threshold: float = 0.6,
+                  input_width: int | str | None = None):
     """``yunet`` (model_path defaults to the vendored ONNX) or ``haar`` (model_path: a cascade XML).
+    input_width: YuNet's input width (None: the frame's own); Haar ignores it.
 
     score_threshold 0.6: on the crowd clip YuNet scores faces of 15-25 px at 0.68-0.87 and larger ones
     at ~0.9; OpenCV's sample default of 0.9 would drop every small face."""
@@ -160,7 +230,7 @@ def make_detector(name: str, model_path: str | Path | None = None, score_thresho
     if name == "yunet":
         from edgefer.camera.defaults import YUNET_MODEL
 
-        return YuNetDetector(model_path or YUNET_MODEL, score_threshold)
+        return YuNetDetector(model_path or YUNET_MODEL, score_threshold, input_width=input_width)
     if name == "haar":
         return HaarDetector(model_path)
     raise EdgeferError(f"--detector {name!r}: expected one of {', '.join(DETECTORS)}")

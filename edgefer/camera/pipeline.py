@@ -26,9 +26,8 @@ import numpy as np
 from edgefer import __version__
 from edgefer.backends.base import Runner
 from edgefer.camera.annotate import Display, VideoSink, draw
-from edgefer.camera.defaults import CROP_MARGIN, EMA_ALPHA, MIN_FACE_PX
+from edgefer.camera.defaults import CROP_MARGIN, DET_WIDTH, EMA_ALPHA, MIN_FACE_PX
 from edgefer.camera.outputs import UNKNOWN, FaceResult, RunOutputs
-from edgefer.camera.quality import assess
 from edgefer.camera.signals import StopFlag, stop_on_signals
 from edgefer.camera.sources import (
     Capture,
@@ -39,10 +38,8 @@ from edgefer.camera.sources import (
     parse_source,
 )
 from edgefer.camera.timing import StageTimer
-from edgefer.camera.tracker import IoUTracker
 from edgefer.classes import CLASSES
 from edgefer.errors import EdgeferError
-from edgefer.preprocess import preprocess_faces, square_box
 
 log = logging.getLogger(__name__)
 
@@ -56,55 +53,32 @@ class InferOptions:
     save_video: bool = False
     display: bool = False
     ema: float = EMA_ALPHA
+    min_confidence: float | None = None  # None: the model's own abstain threshold (if any); 0: no gate
+    det_width: int | str | None = DET_WIDTH  # YuNet's input width: "auto", None (the frame's) or px
     log_every_s: float = 5.0
 
 
 class FaceStage:
-    """detect -> crop -> quality -> preprocess -> one batched infer -> track, for one frame."""
+    """detect -> crop -> gates -> preprocess -> one batched infer -> track -> decide, for one frame.
+
+    The per-face work is ``edgefer.api.FaceAnalyzer``'s (the public API and the CLI run the same code)."""
 
     def __init__(self, detector: Any, runner: Runner, opts: InferOptions, timer: StageTimer,
                  classes: tuple[str, ...] = CLASSES) -> None:
-        self.detector, self.runner, self.opts, self.timer, self.classes = detector, runner, opts, timer, classes
-        self.tracker = IoUTracker(alpha=opts.ema)
-        self.infer_calls = 0
+        from edgefer.api import FaceAnalyzer
+
+        self.runner, self.opts, self.timer, self.classes = runner, opts, timer, classes
+        self.analyzer = FaceAnalyzer(runner, detector, min_face=opts.min_face, margin=opts.margin, ema=opts.ema,
+                                     min_confidence=opts.min_confidence, timer=timer, classes=classes)
+        self.detector, self.tracker = self.analyzer.detector, self.analyzer.tracker
+
+    @property
+    def infer_calls(self) -> int:
+        return self.analyzer.infer_calls
 
     def process(self, image: np.ndarray) -> list[FaceResult]:
         """(H, W, 3) BGR frame -> one FaceResult per detected face."""
-        with self.timer.stage("detect"):
-            boxes, scores = self.detector.detect(image)
-        with self.timer.stage("preprocess"):
-            faces, crops = [], []
-            for box, score in zip(boxes, scores):
-                # whole pixels, so that the record's face_px and the --min-face decision agree
-                face = FaceResult(box=box, det=float(score), face_px=float(round(max(box[2], box[3]))))
-                x0, y0, x1, y1 = square_box(box, self.opts.margin, image.shape)
-                crop = image[y0:y1, x0:x1]
-                if crop.size == 0:
-                    face.reason = "outside: the box is outside the frame"
-                else:
-                    face.reason = assess(crop, face.face_px, self.opts.min_face).reason
-                faces.append(face)
-                if face.reason is None:
-                    crops.append(crop)
-            batch = preprocess_faces(crops) if crops else None  # (M, 1, 48, 48) float32 grey 0-255
-        with self.timer.stage("infer"):
-            probs = self.runner.infer(batch) if batch is not None else np.zeros((0, len(self.classes)), np.float32)
-            if batch is not None:
-                self.infer_calls += 1
-        with self.timer.stage("post"):
-            ids = self.tracker.update(np.asarray(boxes, np.float32).reshape(-1, 4))
-            k = 0
-            for face, track in zip(faces, ids):
-                face.track = int(track)
-                if face.reason is not None:
-                    continue  # tracked, but not guessed: its EMA is left as it was
-                p = probs[k]
-                k += 1
-                smoothed = self.tracker.smooth(face.track, p)
-                best = int(smoothed.argmax())
-                face.label, face.score, face.probs = self.classes[best], float(smoothed[best]), smoothed
-                face.raw_label = self.classes[int(p.argmax())]
-        return faces
+        return self.analyzer(image)
 
 
 def run_loop(reader: FrameReader, stage: FaceStage, outputs: RunOutputs, opts: InferOptions, stop: StopFlag,
@@ -169,7 +143,7 @@ def run_infer(model: str | Path | Runner, source: str | SourceSpec, out: str | P
     if opts.min_face < 1:
         raise EdgeferError(f"--min-face must be at least 1 px, got {opts.min_face:g}")
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
-    det = make_detector(detector, detector_model, det_score) if isinstance(detector, str) else detector
+    det = make_detector(detector, detector_model, det_score, opts.det_width) if isinstance(detector, str) else detector
     display = Display() if opts.display else None
     own_runner = not isinstance(model, Runner)
     runner = open_runner(model, threads) if own_runner else model

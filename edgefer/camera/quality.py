@@ -68,3 +68,29 @@ def assess(crop: np.ndarray, face_px: float, min_face: float) -> Quality:
     if r < BLUR_RESIDUAL:
         return Quality(face_px, r, f"blurred: less than {min_face:g} px of detail")
     return Quality(face_px, r, None)
+
+
+# "Not a face": YuNet's five landmarks (right eye, left eye, nose, right and left mouth corner) must be in
+# a face's order, top to bottom, and the eyes a plausible distance apart for the box. Measured on 145 real
+# detections (short_hamilton_clip.mp4 every 5th frame + obama_and_biden.jpg, 23-326 px, frontal to full
+# profile): (nose - lower eye) / box h >= 0.118, (higher mouth corner - nose) / h >= 0.055, inter-eye
+# distance / box w 0.039-0.513. The bounds below sit outside all of them (0 of 145 rejected). What they
+# catch is landmarks that are not a face's: YuNet's false positives on non-face textures mostly come with
+# face-like landmarks (BENCHMARKS.md, "Abstention gates"), so the detector's score stays the main filter.
+MIN_EYE_NOSE, MIN_NOSE_MOUTH = 0.02, 0.02  # fractions of the box height
+EYE_DISTANCE = (0.02, 0.8)  # fraction of the box width
+
+
+def landmark_reason(box: np.ndarray, landmarks: np.ndarray) -> str | None:
+    """box (4,) xywh, landmarks (5, 2) xy in frame px -> None, or "not a face: ..." when the geometry is wrong."""
+    lm = np.asarray(landmarks, np.float32).reshape(5, 2)
+    w, h = max(float(box[2]), 1e-3), max(float(box[3]), 1e-3)
+    eye_y, nose_y, mouth_y = float(lm[:2, 1].max()), float(lm[2, 1]), float(lm[3:, 1].min())
+    if (nose_y - eye_y) / h < MIN_EYE_NOSE:
+        return "not a face: the eyes are not above the nose"
+    if (mouth_y - nose_y) / h < MIN_NOSE_MOUTH:
+        return "not a face: the nose is not above the mouth"
+    iod = float(np.linalg.norm(lm[0] - lm[1])) / w
+    if not EYE_DISTANCE[0] <= iod <= EYE_DISTANCE[1]:
+        return f"not a face: eye distance {iod:.2f} of the box width"
+    return None

@@ -61,6 +61,8 @@ def calibrate_command(
     onnx = onnx or export_dir() / "fsrfer.onnx"
     m = calibrate(onnx, data, split, samples, method, out, seed, calib_dir or calibration_dir(),
                   None if eval_split == "none" else eval_split, parsed, target)
+    for w in m.get("warnings", []):  # after the progress bars, where the user reads
+        typer.secho(f"warning: {w}", err=True, fg="yellow")
     typer.echo(f"wrote {m['int8_onnx']} ({m['qdq']['quantize_linear']} Q / {m['qdq']['dequantize_linear']} DQ nodes; "
                f"calibration set {m['calibration_set']['file']})")
     if "accuracy" in m:

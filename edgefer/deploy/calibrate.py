@@ -20,6 +20,43 @@ def int8_path_for(onnx_path: Path, target: str = "tensorrt") -> Path:
     return onnx_path.with_name(onnx_path.stem + (".int8.onnx" if target == "tensorrt" else ".int8-cpu.onnx"))
 
 
+def set_metadata(path: Path, props: dict[str, str]) -> None:
+    """Add (or replace) ONNX metadata_props ``props`` in the graph at ``path``, atomically."""
+    import onnx
+
+    from edgefer.fileio import atomic_path
+
+    model = onnx.load(str(path))
+    keep = [p for p in model.metadata_props if p.key not in props]
+    del model.metadata_props[:]
+    for p in keep:
+        model.metadata_props.add(key=p.key, value=p.value)
+    for k, v in sorted(props.items()):
+        model.metadata_props.add(key=k, value=v)
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
+
+
+def copy_metadata(src: Path, dst: Path) -> None:
+    """The quantizer drops the FP32 graph's ``edgefer.*`` metadata_props (abstain gate, classes): copy them over."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props if p.key.startswith("edgefer.")}
+    if props:
+        set_metadata(dst, props)
+
+
+def calibration_warnings(asked: int, got: int, split: str, eval_split: str | None, data: Path) -> list[str]:
+    """What the user should see, not only in a log: a smaller set than asked, or calibrating on the evaluated split."""
+    out = []
+    if got < asked:
+        out.append(f"--samples {asked}: {data} split {split!r} has only {got} faces, so the calibration set has {got}")
+    if eval_split and eval_split == split:
+        out.append(f"--split {split} and --eval-split {eval_split} are the same: the FP32-vs-INT8 report is measured on "
+                   "the calibration faces and flatters INT8; use another split for --eval-split")
+    return out
+
+
 def precision_report(fp32: Path, int8: Path, data: Path, split: str, factors: Sequence[int]) -> dict[str, Any]:
     """Accuracy of both graphs (ONNX Runtime, CPU) on one split: {"fp32": result, "int8": result, "drop": {f: points}}."""
     from edgefer.backends import load_runner
@@ -47,13 +84,18 @@ def calibrate(onnx_path: Path, data: Path, split: str, samples: int, method: str
     out = out or int8_path_for(onnx_path, target)
     x, calib_manifest = load_or_make_calibration_set(data, split, samples, seed, calib_folder)
     log.info("calibrating on %d faces from %s (%s), method %s", len(x), data, split, method)
+    warnings = calibration_warnings(samples, len(x), split, eval_split, data)
+    for w in warnings:
+        log.warning(w)
     quantize_qdq(onnx_path, x, out, method, target=target)
+    copy_metadata(onnx_path, out)
     problems = qdq_violations(out) if target == "tensorrt" else []
     if problems:
         out.unlink(missing_ok=True)
         raise EdgeferError(f"{out.name}: the Q/DQ graph breaks TensorRT's rules: {problems[0]} (and {len(problems) - 1} more)")
     manifest: dict[str, Any] = {"int8_onnx": str(out), "fp32_onnx": str(onnx_path), "method": method, "target": target,
-                                "calibration_set": calib_manifest, "qdq": describe_qdq(out)}
+                                "calibration_set": calib_manifest, "qdq": describe_qdq(out),
+                                "warnings": warnings}
     if eval_split:
         manifest["accuracy"] = precision_report(onnx_path, out, data, eval_split, factors)
     write_json(out.with_suffix(".json"), manifest)

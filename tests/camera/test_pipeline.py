@@ -242,12 +242,3 @@ def test_display_without_a_screen_is_a_one_line_error(onnx_model, crowd_clip, tm
     with pytest.raises(EdgeferError, match=r"--display: no \$DISPLAY"):
         run_infer(onnx_model, str(crowd_clip.path), tmp_path, options=InferOptions(display=True))
     assert not (tmp_path / "summary.json").exists()
-
-
-def test_default_model_prefers_the_exported_onnx(tmp_path, monkeypatch):
-    from edgefer.camera import defaults
-
-    monkeypatch.setattr(defaults, "export_dir", lambda: tmp_path)
-    assert defaults.default_model() == defaults.BUNDLED_MODEL and defaults.BUNDLED_MODEL.name == "fsrfer.pt"
-    (tmp_path / "fsrfer.onnx").write_bytes(b"x")
-    assert defaults.default_model() == tmp_path / "fsrfer.onnx"
