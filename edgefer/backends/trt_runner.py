@@ -1,17 +1,21 @@
 """TensorRT backend for ``.engine`` / ``.plan`` files (the Jetson path; no torch).
 
-activate():  read and check the sidecar (``<engine>.json``: TensorRT version, GPU), deserialize the
-             engine once, find its input ("faces") and output ("logits") by name, allocate page-locked
-             host and device buffers for the profile's max batch, create one CUDA stream.
+activate():  read and check the sidecar (``<engine>.json``: TensorRT version, GPU), set the runtime's
+             DLA core from it (before deserializing: an engine built for DLA core 1 would otherwise run
+             on core 0), deserialize the engine once, find its input ("faces") and output ("logits") by
+             name, set the profile's max input shape and size every buffer from the shape TensorRT
+             then reports for it (``context.get_tensor_shape``), create one CUDA stream.
 infer():     (N, 1, 48, 48) float32 grey 0-255 -> (N, K) float32 probabilities. N is cut into chunks
-             of at most the max batch; per chunk: set_input_shape, set_tensor_address (every tensor),
-             async H2D, execute_async_v3(stream), async D2H, synchronize.
+             of at most the max batch; a chunk smaller than the profile's min batch (a fixed-batch
+             engine: the DLA) is padded with zero faces and the padding's rows dropped. Per chunk:
+             set_input_shape (checked: False means TensorRT refused the shape), set_tensor_address
+             (every tensor), async H2D, execute_async_v3(stream), async D2H, synchronize.
 
 Our graphs end in **logits** (softmax is not in the ONNX, so FP16/INT8 engines keep the arg-max
 stable), and this runner applies a float32 softmax in numpy. An engine whose output is named like
 probabilities ("probs", "probabilities", "softmax") is returned as is.
 
-The pure pieces (chunk_ranges, buffer_nbytes, bind_io_names, softmax) need no TensorRT.
+The pure pieces (chunk_ranges, tensor_nbytes, bind_io_names, softmax) need no TensorRT.
 """
 
 from __future__ import annotations
@@ -47,17 +51,15 @@ def chunk_ranges(n: int, max_batch: int) -> list[tuple[int, int]]:
     return [(start, min(start + max_batch, n)) for start in range(0, n, max_batch)]
 
 
-def buffer_nbytes(shape: Sequence[int], dtype: Any, max_batch: int) -> int:
-    """Bytes for one tensor at ``max_batch``: dim 0 (dynamic -1 or not) is replaced by max_batch.
+def tensor_nbytes(shape: Sequence[int], dtype: Any) -> int:
+    """Bytes of one tensor of a fully known ``shape`` (the shape the context reports at the max input).
 
-    (-1, 1, 48, 48) float32, max_batch 32 -> 32*1*48*48*4 = 294912. Other dims must be known (>= 0).
-    A 0-d tensor is one element.
+    (32, 1, 48, 48) float32 -> 32*1*48*48*4 = 294912. An output whose dim 0 is not the batch is sized
+    by its own shape, not by the max batch. A 0-d tensor is one element; -1 anywhere is an error.
     """
     dims = [int(d) for d in shape]
-    if dims:
-        dims[0] = int(max_batch)
     if any(d < 0 for d in dims):
-        raise ValueError(f"shape {list(shape)} has an unknown dimension after the batch axis")
+        raise ValueError(f"shape {list(shape)} has an unknown dimension: set the input shape first")
     return int(np.prod(dims, dtype=np.int64)) * np.dtype(dtype).itemsize
 
 
@@ -103,6 +105,7 @@ class TensorRTRunner(Runner):
         self._device: dict[str, DeviceBuffer] = {}
         self._stream = None
         self._events = None
+        self.min_batch = 1
 
     # activation -------------------------------------------------------------------------------
 
@@ -133,6 +136,9 @@ class TensorRTRunner(Runner):
                 runtime = trt.Runtime(logger)
             except TypeError as e:  # "factory function returned nullptr": no usable GPU
                 raise EdgeferError(f"TensorRT could not start a runtime ({one_line(e)}): is a CUDA GPU visible?") from None
+            dla_core = (self.sidecar or {}).get("dla_core")
+            if dla_core is not None:
+                runtime.DLA_core = int(dla_core)  # must precede deserialization
             engine = runtime.deserialize_cuda_engine(blob)
             if engine is None:
                 why = f" ({one_line(logger.errors[-1])})" if logger.errors else ""
@@ -143,20 +149,26 @@ class TensorRTRunner(Runner):
             is_input = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
             input_name, output_name = bind_io_names([(n, is_input[n]) for n in names])
             shape = tuple(engine.get_tensor_shape(input_name))
-            # profile 0's max shape sizes the buffers; a static engine's shape is its own max
-            max_in = tuple(engine.get_tensor_profile_shape(input_name, 0)[2]) if -1 in shape else shape
+            # profile 0's (min, opt, max); a static engine's shape is its own min and max
+            if -1 in shape:
+                lo, _, hi = (tuple(s) for s in engine.get_tensor_profile_shape(input_name, 0))
+            else:
+                lo = hi = shape
             context = engine.create_execution_context()
-            context.set_input_shape(input_name, max_in)
+            if not context.set_input_shape(input_name, hi):
+                raise EngineMismatch(f"{path.name}: TensorRT refused its own max input shape {list(hi)}; {REBUILD}")
+            # every buffer is sized from the shape TensorRT reports at the max input, not by guessing dim 0
             tensors = {n: (tuple(context.get_tensor_shape(n)), np.dtype(trt.nptype(engine.get_tensor_dtype(n)))) for n in names}
             # the runtime and logger must outlive the engine (released in reverse in deactivate)
             self._logger, self._runtime, self._engine = logger, runtime, engine
-            self._setup(context, memory, input_name, output_name, tensors)
+            self._setup(context, memory, input_name, output_name, tensors, min_batch=int(lo[0]))
 
     def _setup(self, context: Any, memory: DeviceMemory, input_name: str, output_name: str,
-               tensors: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
-        """Allocate buffers for the max batch. ``tensors``: name -> (shape at max batch, dtype).
+               tensors: dict[str, tuple[tuple[int, ...], np.dtype]], min_batch: int = 1) -> None:
+        """Allocate buffers for the max batch. ``tensors``: name -> (shape at the max input, dtype).
 
-        No TensorRT here: tests drive it with a fake context and FakeDeviceMemory.
+        ``min_batch``: the profile's smallest batch; smaller chunks are padded up to it (a fixed-batch
+        engine has min = max). No TensorRT here: tests drive it with a fake context and FakeDeviceMemory.
         """
         in_shape, in_dtype = tensors[input_name]
         out_shape, out_dtype = tensors[output_name]
@@ -167,7 +179,8 @@ class TensorRTRunner(Runner):
         self.input_name, self.output_name = input_name, output_name
         self.input_shape, self.input_dtype = tuple(int(d) for d in in_shape), in_dtype
         self.max_batch, self.num_classes = max_batch, int(out_shape[1])
-        self._device = {n: memory.alloc(buffer_nbytes(s, d, max_batch)) for n, (s, d) in tensors.items()}
+        self.min_batch = max(1, min(int(min_batch), max_batch))
+        self._device = {n: memory.alloc(tensor_nbytes(s, d)) for n, (s, d) in tensors.items()}
         self._host_in = memory.pagelocked_empty(self.input_shape, in_dtype)
         self._host_out = memory.pagelocked_empty(tuple(out_shape), out_dtype)
         self._stream = memory.stream()
@@ -178,6 +191,8 @@ class TensorRTRunner(Runner):
             "input": {"name": input_name, "shape": [-1, *self.input_shape[1:]], "dtype": str(in_dtype)},
             "output": output_name,
             "max_batch": max_batch,
+            "min_batch": self.min_batch,
+            "dla_core": side.get("dla_core"),
             "precision": side.get("precision"),
             "trt_version": side.get("trt_version"),
             "device_name": side.get("device_name"),
@@ -199,17 +214,23 @@ class TensorRTRunner(Runner):
         with memory.current():
             for start, stop in chunk_ranges(len(x), self.max_batch):
                 n = stop - start
-                host_in, host_out = self._host_in[:n], self._host_out[:n]  # leading-axis views stay contiguous
-                host_in[...] = x[start:stop]
-                ctx.set_input_shape(self.input_name, (n, *self.input_shape[1:]))
+                run = max(n, self.min_batch)  # a fixed-batch engine takes exactly min = max faces: pad
+                host_in, host_out = self._host_in[:run], self._host_out[:run]  # leading-axis views stay contiguous
+                host_in[:n] = x[start:stop]
+                host_in[n:] = 0
+                shape = (run, *self.input_shape[1:])
+                if not ctx.set_input_shape(self.input_name, shape):
+                    # TensorRT logs an error and keeps the old shape: stop here instead of every frame
+                    raise EdgeferError(f"{Path(self.path).name}: TensorRT refused input shape {list(shape)} "
+                                       f"(profile batch {self.min_batch}..{self.max_batch})")
                 for name, buf in self._device.items():
                     ctx.set_tensor_address(name, buf.ptr)
                 memory.htod_async(self._device[self.input_name], host_in, stream)
                 if not ctx.execute_async_v3(stream.handle):
-                    raise EdgeferError(f"{Path(self.path).name}: TensorRT failed to run a batch of {n}")
+                    raise EdgeferError(f"{Path(self.path).name}: TensorRT failed to run a batch of {run}")
                 memory.dtoh_async(host_out, self._device[self.output_name], stream)
                 stream.synchronize()
-                logits[start:stop] = host_out
+                logits[start:stop] = host_out[:n]
         return softmax(logits) if needs_softmax(self.output_name) else logits
 
     def time_infer(self, batch: np.ndarray, repeats: int = 20, warmup: int = 3) -> dict[str, float]:
@@ -246,6 +267,8 @@ class TensorRTRunner(Runner):
                 for host in (getattr(self, "_host_in", None), getattr(self, "_host_out", None)):
                     if host is not None:
                         memory.free_host(host)
+                for event in self._events or ():
+                    memory.destroy_event(event)
                 if self._stream is not None:
                     memory.destroy_stream(self._stream)
         self._device, self._stream, self._events = {}, None, None

@@ -9,7 +9,11 @@ Precision:
     fp32             weakly typed network, no precision flags (TF32 stays allowed where the GPU has it).
     fp16             weakly typed network + BuilderFlag.FP16.
     int8 / qdq       a Q/DQ ONNX in a STRONGLY_TYPED network: TensorRT follows the graph's types,
-                     so layers outside Q/DQ pairs run in the ONNX's float type. Future-proof path.
+                     so layers outside Q/DQ pairs run in the ONNX's float type (FP32 islands).
+                     STRONGLY_TYPED forbids the FP16/INT8 flags. Future-proof path.
+    int8 / qdq-fp16  the same Q/DQ ONNX in a weakly typed network with BuilderFlag.INT8 + FP16: the
+                     Q/DQ pairs stay INT8 and the float parts may run in FP16 (on Orin, benchmark this
+                     mode first: docs/jetson.md).
     int8 / implicit  weakly typed + BuilderFlag.INT8 (+ FP16 for the layers INT8 cannot take) and an
                      IInt8 calibrator (``edgefer.engine.calibrator``). Deprecated since TensorRT 10.1,
                      but the only INT8 route onto the DLA in JetPack 6.
@@ -67,6 +71,10 @@ def check_build_args(out_path: Path, precision: str, int8_mode: str, min_batch: 
             raise EdgeferError("the DLA runs fp16 or int8 only: use --precision fp16 or int8 with --dla")
         if precision == "int8" and not implicit:
             raise EdgeferError("int8 on the DLA needs --int8-mode implicit (calibration); JetPack 6's DLA takes no Q/DQ graphs")
+        if min_batch != max_batch:
+            # A dynamic batch sends every DLA layer to the GPU, while the sidecar would still record a DLA core.
+            raise EdgeferError(f"the DLA needs a fixed batch (min = opt = max), got {min_batch}/{opt_batch}/{max_batch}: "
+                               f"pass --min-batch N --opt-batch N --max-batch N")
     if implicit and calibrator is None:
         raise EdgeferError("int8 implicit calibration needs calibration faces or a calibration cache (a calibrator)")
     if calibrator is not None and not implicit:
@@ -217,19 +225,31 @@ def _set_profiles(builder: Any, config: Any, network: Any, min_batch: int, opt_b
     return profile_dict(min_batch, opt_batch, max_batch), inputs
 
 
-def _set_precision(trt: Any, config: Any, network: Any, precision: str, int8_mode: str, calibrator: Any) -> None:
-    if precision == "int8" and int8_mode == "qdq":
-        quantize = getattr(trt.LayerType, "QUANTIZE", None)
-        if not any(network.get_layer(i).type == quantize for i in range(network.num_layers)):
-            raise EdgeferError("--int8-mode qdq needs an ONNX with QuantizeLinear/DequantizeLinear nodes; "
-                               "quantize it first, or use --int8-mode implicit with calibration faces")
+def _has_qdq(trt: Any, network: Any) -> bool:
+    quantize = getattr(trt.LayerType, "QUANTIZE", None)
+    return any(network.get_layer(i).type == quantize for i in range(network.num_layers))
+
+
+def _set_precision(trt: Any, config: Any, network: Any, precision: str, int8_mode: str, calibrator: Any,
+                   onnx_name: str = "the ONNX") -> None:
+    qdq_mode = precision == "int8" and int8_mode in ("qdq", "qdq-fp16")
+    has_qdq = _has_qdq(trt, network)
+    if has_qdq and not qdq_mode:
+        # TensorRT would fail deep inside the build; say which mode takes this graph instead.
+        raise EdgeferError(f"{onnx_name} is a Q/DQ INT8 graph: build it with --precision int8 --int8-mode qdq-fp16 "
+                           f"(or qdq); --precision {precision}{' --int8-mode implicit' if precision == 'int8' else ''} "
+                           f"takes the FP32 ONNX")
+    if qdq_mode and not has_qdq:
+        raise EdgeferError(f"--int8-mode {int8_mode} needs an ONNX with QuantizeLinear/DequantizeLinear nodes; "
+                           "quantize it first (`edgefer calibrate`), or use --int8-mode implicit with calibration faces")
+    if qdq_mode and int8_mode == "qdq":
         return  # strongly typed: the graph's own types decide; precision flags are not allowed
     needed = {"fp32": [], "fp16": ["FP16"], "int8": ["INT8", "FP16"]}[precision]
     for flag in needed:
         if not hasattr(trt.BuilderFlag, flag):
             raise EdgeferError(f"TensorRT {trt.__version__} has no BuilderFlag.{flag}: use a Q/DQ or fp16-typed ONNX")
         config.set_flag(getattr(trt.BuilderFlag, flag))
-    if precision == "int8":
+    if precision == "int8" and int8_mode == "implicit":
         if network.num_inputs != 1 or network.get_input(0).dtype != trt.float32:
             raise EdgeferError("int8 calibration feeds one float32 input; this network has another signature")
         config.int8_calibrator = calibrator
@@ -242,19 +262,44 @@ def _set_dla(trt: Any, builder: Any, config: Any, dla_core: int, min_batch: int,
     config.default_device_type = trt.DeviceType.DLA
     config.DLA_core = dla_core
     config.set_flag(trt.BuilderFlag.GPU_FALLBACK)  # layers the DLA cannot run go to the GPU
-    if min_batch != max_batch:
-        log.warning("the DLA wants a fixed batch: with min %d != max %d more layers may fall back to the GPU", min_batch, max_batch)
+    if min_batch != max_batch:  # check_build_args refuses this; a static ONNX has min = max anyway
+        raise EdgeferError(f"the DLA needs a fixed batch (min = opt = max), got min {min_batch}, max {max_batch}")
+
+
+def _try_timing_cache(config: Any, data: bytes) -> tuple[Any, str | None]:
+    """(cache, None) when TensorRT took ``data``, else (None, why).
+
+    TensorRT 10.3's ``create_timing_cache`` returns None (nullptr) for bytes it cannot read, and
+    ``set_timing_cache`` returns False for a cache from another device or TensorRT.
+    """
+    try:
+        cache = config.create_timing_cache(data)
+        if cache is None:
+            return None, "TensorRT cannot read it"
+        if not config.set_timing_cache(cache, False):  # ignore_mismatch=False: refuse another GPU's timings
+            return None, "it was made on another device or TensorRT"
+        return cache, None
+    except Exception as e:  # noqa: BLE001 - a cache is an optimisation: never fail the build over it
+        return None, one_line(e)
 
 
 def _load_timing_cache(config: Any, path: Path | None) -> Any:
-    data = path.read_bytes() if path is not None and path.is_file() else b""
-    cache = config.create_timing_cache(data)
-    if not config.set_timing_cache(cache, False):  # ignore_mismatch=False: refuse another GPU's timings
-        log.warning("timing cache %s was made on another device or TensorRT: starting a fresh one", path)
-        cache = config.create_timing_cache(b"")
-        config.set_timing_cache(cache, False)
-    elif data:
-        log.info("loaded timing cache %s", path)
+    """Load ``path`` into ``config``; an unreadable or foreign cache is replaced by a fresh one, with a warning."""
+    data = b""
+    if path is not None and path.is_file():
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            log.warning("cannot read timing cache %s (%s): starting a fresh one", path, e.strerror or e)
+    if data:
+        cache, why = _try_timing_cache(config, data)
+        if cache is not None:
+            log.info("loaded timing cache %s", path)
+            return cache
+        log.warning("timing cache %s is not usable (%s): starting a fresh one", path, why)
+    cache, why = _try_timing_cache(config, b"")
+    if cache is None:
+        log.warning("TensorRT could not create a timing cache (%s): building without one", why)
     return cache
 
 
@@ -306,10 +351,10 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, precision: str = "
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     calib_batch = int(calibrator.get_batch_size()) if calibrator is not None else None
     profile, inputs = _set_profiles(builder, config, network, min_batch, opt_batch, max_batch, calib_batch)
-    _set_precision(trt, config, network, precision, int8_mode, calibrator)
+    _set_precision(trt, config, network, precision, int8_mode, calibrator, onnx_path.name)
     if dla_core is not None:
         _set_dla(trt, builder, config, dla_core, profile["min"], profile["max"])
-    _load_timing_cache(config, timing_path)
+    timing = _load_timing_cache(config, timing_path)
 
     bars = PhaseBars()
     monitor = None
@@ -318,13 +363,18 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, precision: str = "
         config.progress_monitor = monitor
     else:
         log.info("building %s engine from %s (minutes on a Jetson)...", precision, onnx_path.name)
+    batcher = getattr(calibrator, "batcher", None)
     try:
         plan = builder.build_serialized_network(network, config)
     finally:
         bars.close()
+        if batcher is not None:
+            batcher.close()  # the calibration buffer is no longer needed, whatever happened
     if bars.cancelled:
         raise KeyboardInterrupt
-    failed = getattr(getattr(calibrator, "batcher", None), "failed", None)
+    if batcher is not None and batcher.interrupted is not None:
+        raise batcher.interrupted  # Ctrl-C during calibration: no engine (and no cache) from part of the data
+    failed = getattr(batcher, "failed", None)
     if failed:
         raise EdgeferError(f"{onnx_path}: INT8 calibration failed ({failed})")
     if plan is None:
@@ -335,6 +385,8 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, precision: str = "
     blob = memoryview(plan)
     side = engine_sidecar(onnx_sha256, trt.__version__, device_name, compute_capability, precision, int8_mode,
                           profile, dla_core, inputs, outputs, onnx_path, extra)
+    if batcher is not None:  # which ONNX, calibration set and batch the INT8 scales came from
+        side["calibration"] = {**batcher.cache_key, "cache": str(batcher.cache_path) if batcher.cache_path else None}
     side["engine_sha256"] = hashlib.sha256(blob).hexdigest()
     side["engine_bytes"] = blob.nbytes
     with atomic_path(out_path) as tmp:
@@ -344,7 +396,7 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, precision: str = "
     except BaseException:
         out_path.unlink(missing_ok=True)  # an engine without its sidecar would be a half result
         raise
-    if timing_path is not None:
+    if timing_path is not None and timing is not None:
         _save_timing_cache(config, timing_path)
     del monitor
     log.info("wrote %s (%.1f MB) and %s", out_path, blob.nbytes / 1e6, sidecar_path(out_path).name)

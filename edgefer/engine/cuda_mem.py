@@ -5,6 +5,7 @@
     host = mem.pagelocked_empty((8, 1, 48, 48), np.float32)
     s = mem.stream()                      # Stream, s.handle is an int for execute_async_v3
     mem.htod_async(buf, host, s); ...; mem.dtoh_async(host, buf, s); s.synchronize()
+    ev = mem.event(); ev.record(s); ...; mem.destroy_event(ev)
     mem.free(buf); mem.free_host(host); mem.destroy_stream(s)
 
 ``FakeDeviceMemory`` at the end is a TEST DOUBLE: it keeps "device" buffers as numpy arrays keyed by
@@ -92,6 +93,7 @@ class DeviceMemory:
     def stream(self) -> Stream: raise NotImplementedError
     def destroy_stream(self, stream: Stream) -> None: raise NotImplementedError
     def event(self) -> Event: raise NotImplementedError
+    def destroy_event(self, event: Event) -> None: raise NotImplementedError
     def elapsed_ms(self, start: Event, end: Event) -> float: raise NotImplementedError
 
     def device_info(self) -> tuple[str, str]:
@@ -150,6 +152,9 @@ class PycudaMemory(DeviceMemory):
     def event(self) -> Event:
         raw = self.cuda.Event()
         return Event(raw, lambda s: raw.record(s.raw), raw.synchronize)
+
+    def destroy_event(self, event: Event) -> None:
+        event.raw = None  # pycuda destroys an event when it is garbage-collected
 
     def elapsed_ms(self, start: Event, end: Event) -> float:
         return float(end.raw.time_since(start.raw))
@@ -239,6 +244,11 @@ class CudaPythonMemory(DeviceMemory):
             lambda: self._call("cudaEventSynchronize", self.rt.cudaEventSynchronize(raw)),
         )
 
+    def destroy_event(self, event: Event) -> None:
+        if event.raw is not None:
+            self._call("cudaEventDestroy", self.rt.cudaEventDestroy(event.raw))
+            event.raw = None
+
     def elapsed_ms(self, start: Event, end: Event) -> float:
         return float(self._call("cudaEventElapsedTime", self.rt.cudaEventElapsedTime(start.raw, end.raw)))
 
@@ -260,7 +270,8 @@ class FakeDeviceMemory(DeviceMemory):
     """TEST DOUBLE, never used by real code paths: "device" memory is numpy, pointers are fake ints.
 
     Each ``alloc`` returns a DeviceBuffer whose ``ptr`` keys a zero-filled uint8 array in ``buffers``.
-    Copies are synchronous and logged in ``copies`` as ("htod" | "dtoh", ptr, nbytes).
+    Copies are synchronous and logged in ``copies`` as ("htod" | "dtoh", ptr, nbytes). ``live_events``
+    counts events made and not destroyed, so tests can check that nothing leaks.
     ``read(ptr, dtype, shape)`` / ``write(ptr, array)`` let tests look at or fill device memory.
     """
 
@@ -269,6 +280,7 @@ class FakeDeviceMemory(DeviceMemory):
     def __init__(self) -> None:
         self.buffers: dict[int, np.ndarray] = {}
         self.copies: list[tuple[str, int, int]] = []
+        self.live_events = 0
         self._next = itertools.count(1)
 
     def alloc(self, nbytes: int) -> DeviceBuffer:
@@ -324,7 +336,14 @@ class FakeDeviceMemory(DeviceMemory):
     def event(self) -> Event:
         ev = Event([0.0], lambda s: None, lambda: None)
         ev._record = lambda s: ev.raw.__setitem__(0, time.perf_counter())
+        self.live_events += 1
         return ev
+
+    def destroy_event(self, event: Event) -> None:
+        if event.raw is None:
+            raise ValueError("event destroyed twice")
+        event.raw = None
+        self.live_events -= 1
 
     def elapsed_ms(self, start: Event, end: Event) -> float:
         return 1000.0 * (end.raw[0] - start.raw[0])

@@ -7,6 +7,8 @@ before TensorRT fails with a "Magic tag" / "Version tag" error:
     format, version, onnx_sha256, trt_version, device_name, compute_capability, precision,
     int8_mode, profile {min, opt, max} (batch), dla_core, inputs {name: shape}, outputs {name: shape},
     cache_key, engine_sha256, engine_bytes, edgefer_version, built_at, + extra fields
+    (``classes`` from build-engine; ``calibration`` {onnx_sha256, calib_sha256, batch, method, digest,
+    cache} for implicit INT8)
 
 Shapes are lists with -1 for the dynamic batch axis, e.g. inputs {"faces": [-1, 1, 48, 48]}.
 """
@@ -26,7 +28,7 @@ from edgefer.fileio import write_json
 FORMAT = "edgefer-trt-engine"
 VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8")
-INT8_MODES = ("qdq", "implicit")
+INT8_MODES = ("qdq", "qdq-fp16", "implicit")
 REBUILD = "rebuild it with `edgefer build-engine`"
 
 

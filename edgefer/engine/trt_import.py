@@ -9,6 +9,7 @@ CUDA layer choice: pycuda is the default; cuda-python is used automatically when
 
 from __future__ import annotations
 
+import collections
 import importlib
 import logging
 import os
@@ -29,6 +30,11 @@ CUDA_MISSING = (
 )
 CUDA_LAYERS = ("pycuda", "cuda-python")
 MIN_TRT_MAJOR = 10
+# On JetPack 6, libnvinfer needs the Jetson's libcuda and libnvdla_compiler, which only the NVIDIA container
+# runtime mounts (at `docker run`, never at `docker build`).
+NVIDIA_RUNTIME_HINT = ("in a container, start it with `docker run --runtime nvidia` (it mounts the Jetson's libcuda "
+                       "and libnvdla_compiler, which TensorRT needs)")
+MAX_LOGGED_ERRORS = 100  # a camera run can log an error per frame: keep only the latest
 
 
 def one_line(exc: BaseException | str) -> str:
@@ -42,14 +48,22 @@ def import_tensorrt() -> ModuleType:
         trt = importlib.import_module("tensorrt")
     except ModuleNotFoundError as e:
         if e.name not in (None, "tensorrt"):  # tensorrt is there but one of its own imports is not
-            raise EdgeferError(f"TensorRT Python bindings failed to import ({one_line(e)}); {TRT_MISSING}") from None
+            raise EdgeferError(f"TensorRT Python bindings failed to import ({one_line(e)}); {_load_hint(e)}") from None
         raise EdgeferError(TRT_MISSING) from None
     except (ImportError, OSError) as e:  # e.g. libnvinfer.so.10 missing or from another version
-        raise EdgeferError(f"TensorRT Python bindings failed to load ({one_line(e)}); {TRT_MISSING}") from None
+        raise EdgeferError(f"TensorRT Python bindings failed to load ({one_line(e)}); {_load_hint(e)}") from None
     major = trt_major(getattr(trt, "__version__", "0"))
     if major < MIN_TRT_MAJOR:
         raise EdgeferError(f"edgefer needs TensorRT 10.x (JetPack 6 ships 10.3); this is TensorRT {trt.__version__}")
     return trt
+
+
+def _load_hint(e: BaseException) -> str:
+    """What to do when the bindings exist but a shared library is missing: name --runtime nvidia where it applies."""
+    text = str(e).lower()
+    if "libnvdla" in text or "libcuda" in text:
+        return NVIDIA_RUNTIME_HINT
+    return TRT_MISSING
 
 
 def trt_major(version: str) -> int:
@@ -106,8 +120,9 @@ def import_cuda_layer(prefer: str | None = None) -> tuple[str, ModuleType]:
 def make_trt_logger(trt: Any, name: str = "edgefer.tensorrt") -> Any:
     """A ``trt.ILogger`` that forwards TensorRT messages to Python logging and remembers the errors.
 
-    ``logger.errors`` holds every ERROR/INTERNAL_ERROR message, so a failed build can quote the last
-    one in its one-line message. Keep the logger alive as long as any TensorRT object using it.
+    ``logger.errors`` holds the latest ERROR/INTERNAL_ERROR messages (at most MAX_LOGGED_ERRORS: a long
+    camera run must not grow it without bound), so a failed build can quote the last one in its one-line
+    message; ``logger.n_errors`` counts them all. Keep the logger alive as long as any TensorRT object using it.
     """
     pylog = logging.getLogger(name)
     sev = trt.ILogger.Severity
@@ -122,12 +137,14 @@ def make_trt_logger(trt: Any, name: str = "edgefer.tensorrt") -> Any:
     class _Logger(trt.ILogger):
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
-            self.errors: list[str] = []
+            self.errors: collections.deque[str] = collections.deque(maxlen=MAX_LOGGED_ERRORS)
+            self.n_errors = 0
 
         def log(self, severity: Any, msg: str) -> None:
             level = levels.get(severity, logging.INFO)
             if level >= logging.ERROR:
                 self.errors.append(msg)
+                self.n_errors += 1
             pylog.log(level, "%s", msg)
 
     return _Logger()

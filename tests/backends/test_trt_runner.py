@@ -16,10 +16,10 @@ import pytest
 from edgefer.backends.trt_runner import (
     TensorRTRunner,
     bind_io_names,
-    buffer_nbytes,
     chunk_ranges,
     needs_softmax,
     softmax,
+    tensor_nbytes,
 )
 from edgefer.engine.cuda_mem import FakeDeviceMemory
 from edgefer.errors import EdgeferError
@@ -49,13 +49,13 @@ def test_chunk_ranges_invalid():
         chunk_ranges(-1, 4)
 
 
-def test_buffer_nbytes():
-    assert buffer_nbytes((-1, 1, 48, 48), np.float32, 32) == 32 * 48 * 48 * 4
-    assert buffer_nbytes((8, 8), np.float32, 16) == 16 * 8 * 4  # dim 0 is the batch even when static
-    assert buffer_nbytes((-1, 8), np.float16, 4) == 4 * 8 * 2
-    assert buffer_nbytes((), np.int32, 4) == 4
+def test_tensor_nbytes():
+    assert tensor_nbytes((32, 1, 48, 48), np.float32) == 32 * 48 * 48 * 4
+    assert tensor_nbytes((8, 8), np.float32) == 8 * 8 * 4
+    assert tensor_nbytes((4, 8), np.float16) == 4 * 8 * 2
+    assert tensor_nbytes((), np.int32) == 4
     with pytest.raises(ValueError, match="unknown dimension"):
-        buffer_nbytes((-1, 1, -1, 48), np.float32, 4)
+        tensor_nbytes((-1, 1, 48, 48), np.float32)
 
 
 def test_bind_io_names():
@@ -88,14 +88,16 @@ class FakeContext:
     writes them at the output's address, through FakeDeviceMemory.
     """
 
-    def __init__(self, memory: FakeDeviceMemory, weight: np.ndarray) -> None:
-        self.memory, self.weight = memory, weight
+    def __init__(self, memory: FakeDeviceMemory, weight: np.ndarray, max_batch: int = 4) -> None:
+        self.memory, self.weight, self.max_batch = memory, weight, max_batch
         self.addresses: dict[str, int] = {}
         self.shapes: list[tuple[int, ...]] = []
         self.address_calls: list[set[str]] = []
 
     def set_input_shape(self, name, shape):
         assert name == "faces"
+        if not 1 <= shape[0] <= self.max_batch:  # TensorRT 10.3: False for a shape outside the profile
+            return False
         self.shapes.append(tuple(shape))
         self.address_calls.append(set())
         return True
@@ -116,12 +118,12 @@ class FakeContext:
 def fake_runner(max_batch=4, classes=3):
     fake = FakeDeviceMemory()
     w = np.random.default_rng(0).standard_normal((48 * 48, classes)).astype(np.float32) / 2000
-    ctx = FakeContext(fake, w)
+    ctx = FakeContext(fake, w, max_batch)
     runner = TensorRTRunner("fake.engine", memory=fake)
     runner._setup(ctx, fake, "faces", "logits", {
         "faces": ((max_batch, 1, 48, 48), np.dtype(np.float32)),
         "logits": ((max_batch, classes), np.dtype(np.float32)),
-        "aux": ((max_batch, 16), np.dtype(np.float16)),  # an extra output still gets an address
+        "aux": ((3 * max_batch, 16), np.dtype(np.float16)),  # an extra output, dim 0 not the batch
     })
     return runner, ctx, fake, w
 
@@ -137,6 +139,58 @@ def test_infer_chunks_copies_and_softmax():
     kinds = [c[0] for c in fake.copies]
     assert kinds == ["htod", "dtoh"] * 3
     assert runner.meta["max_batch"] == 4 and runner.meta["input"]["shape"] == [-1, 1, 48, 48]
+
+
+def test_buffers_are_sized_from_the_context_shapes():
+    """Issue #7, 8: an output whose dim 0 is not the batch gets its own size, not max_batch rows."""
+    runner, ctx, fake, _ = fake_runner(max_batch=4)
+    sizes = {name: fake.buffers[buf.ptr].nbytes for name, buf in runner._device.items()}
+    assert sizes == {"faces": 4 * 48 * 48 * 4, "logits": 4 * 3 * 4, "aux": 12 * 16 * 2}
+
+
+def test_refused_input_shape_raises_once():
+    """Issue #7, 4: set_input_shape's False is an error, not ignored on every frame."""
+    runner, ctx, fake, _ = fake_runner(max_batch=4)
+    ctx.max_batch = 2  # the engine's profile is narrower than the runner believes
+    with pytest.raises(EdgeferError, match=r"refused input shape \[4, 1, 48, 48\]"):
+        runner.infer(np.zeros((4, 1, 48, 48), np.float32))
+    assert not any(c[0] == "htod" for c in fake.copies)  # nothing ran with the stale shape
+
+
+def test_fixed_batch_engine_pads_the_last_chunk():
+    runner, ctx, fake, w = fake_runner(max_batch=4)
+    runner.min_batch = 4  # a fixed-batch engine (the DLA): min = max
+    x = np.random.default_rng(5).uniform(0, 255, (5, 1, 48, 48)).astype(np.float32)
+    np.testing.assert_allclose(runner.infer(x), softmax(x.reshape(5, -1) @ w), rtol=1e-5, atol=1e-6)
+    assert ctx.shapes == [(4, 1, 48, 48), (4, 1, 48, 48)]
+
+
+def test_trt_logger_keeps_a_bounded_error_list():
+    from edgefer.engine.trt_import import MAX_LOGGED_ERRORS, make_trt_logger
+    from tests.engine.fake_trt import make_fake_trt
+
+    trt = make_fake_trt()
+    logger = make_trt_logger(trt, name="edgefer.test.bounded")
+    import logging
+
+    logging.getLogger("edgefer.test.bounded").disabled = True
+    for i in range(5 * MAX_LOGGED_ERRORS):
+        logger.log(trt.ILogger.Severity.ERROR, f"setInputShape failed {i}")
+    assert len(logger.errors) == MAX_LOGGED_ERRORS and logger.n_errors == 5 * MAX_LOGGED_ERRORS
+    assert logger.errors[-1] == f"setInputShape failed {5 * MAX_LOGGED_ERRORS - 1}"
+
+
+@pytest.mark.parametrize("missing", ["libnvdla_compiler.so", "libcuda.so.1"])
+def test_missing_jetson_library_names_runtime_nvidia(monkeypatch, missing):
+    from edgefer.engine.trt_import import import_tensorrt
+
+    def import_module(name):
+        raise ImportError(f"{missing}: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr("edgefer.engine.trt_import.importlib.import_module", import_module)
+    with pytest.raises(EdgeferError, match="--runtime nvidia") as e:
+        import_tensorrt()
+    assert missing in str(e.value) and "\n" not in str(e.value)
 
 
 def test_infer_one_face_and_none():
@@ -164,9 +218,10 @@ def test_time_infer_and_deactivate_free_everything():
     runner, _, fake, _ = fake_runner()
     t = runner.time_infer(np.zeros((6, 1, 48, 48), np.float32), repeats=3, warmup=1)
     assert t["batch"] == 6 and t["repeats"] == 3 and t["min_ms"] >= 0
-    assert len(fake.buffers) == 3
+    assert len(fake.buffers) == 3 and fake.live_events == 2
     runner.deactivate()
     assert fake.buffers == {} and not runner.active
+    assert fake.live_events == 0  # issue #7, 11: the CUDA events are destroyed too
     runner.deactivate()  # twice is harmless
 
 

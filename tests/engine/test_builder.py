@@ -131,6 +131,7 @@ def check(out="m.engine", precision="fp16", int8_mode="qdq", batches=(1, 8, 32),
     (dict(precision="fp32", dla=0), "DLA runs fp16 or int8 only"),
     (dict(precision="int8", dla=0), "needs --int8-mode implicit"),
     (dict(dla=-1), "non-negative"),
+    (dict(precision="fp16", dla=0), r"DLA needs a fixed batch \(min = opt = max\), got 1/8/32"),
     (dict(precision="int8", int8_mode="implicit"), "calibration faces"),
     (dict(precision="fp16", calib=object()), "only used with"),
 ])
@@ -142,7 +143,8 @@ def test_bad_arguments_one_line(kwargs, match):
 
 def test_good_arguments():
     check()
-    check(out="m.plan", precision="int8", int8_mode="implicit", dla=1, calib=object())
+    check(out="m.plan", precision="int8", int8_mode="implicit", dla=1, calib=object(), batches=(8, 8, 8))
+    check(precision="int8", int8_mode="qdq-fp16")
     check(precision="fp16", dla=0, batches=(4, 4, 4))
 
 

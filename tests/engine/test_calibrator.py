@@ -96,7 +96,7 @@ def test_cache_read_write(tmp_path):
     assert b.read_calibration_cache() == cache.read_bytes()
     b.write_calibration_cache(bytearray(b"second"))
     assert b.read_calibration_cache() == b"second"
-    assert [p.name for p in cache.parent.iterdir()] == ["calib.cache"]  # no temp files
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["calib.cache", "calib.cache.key.json"]  # no temp files
 
 
 def test_cache_write_is_atomic(tmp_path, monkeypatch):
@@ -148,3 +148,30 @@ def test_make_calibrator_without_tensorrt(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails wherever this runs
     with pytest.raises(EdgeferError, match="TensorRT Python bindings not found"):
         make_calibrator("entropy", faces(4), 2, None, FakeDeviceMemory())
+
+
+def test_guard_catches_ctrl_c_and_a_failed_batcher_writes_no_cache(tmp_path):
+    """Issue #7, 7: TensorRT's trampoline would turn Ctrl-C into "no more data"; the batcher remembers it."""
+    cache = tmp_path / "calib.cache"
+    b = CalibrationBatcher(faces(4), 2, cache, FakeDeviceMemory())
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    assert _guard(b, "get_batch", ctrl_c) is None
+    assert isinstance(b.interrupted, KeyboardInterrupt) and "interrupted" in b.failed
+    assert _guard(b, "get_batch", lambda: b.get_batch(["faces"])) is None  # no batch after a failure
+    _guard(b, "write_calibration_cache", lambda: b.write_calibration_cache(b"scales from half the data"))
+    assert not cache.exists()
+
+
+def test_cache_key_depends_on_onnx_data_and_batch():
+    from edgefer.engine.calibrator import calibration_key
+
+    x = faces(8)
+    base = calibration_key("a" * 64, x, 4, "entropy")
+    assert base == calibration_key("a" * 64, x.copy(), 4, "entropy")
+    others = [calibration_key("b" * 64, x, 4, "entropy"), calibration_key("a" * 64, faces(8, seed=1), 4, "entropy"),
+              calibration_key("a" * 64, x, 2, "entropy"), calibration_key("a" * 64, x, 4, "minmax"),
+              calibration_key("a" * 64, x[::-1], 4, "entropy")]
+    assert len({k["digest"] for k in [base, *others]}) == 6
