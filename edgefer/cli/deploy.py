@@ -81,19 +81,23 @@ def calibrate_command(
 def build_engine_command(
     onnx: Annotated[Path, typer.Option("--onnx", help="ONNX graph: fsrfer.onnx, its .int8.onnx, or any other (a detector).")],
     precision: Annotated[str, typer.Option("--precision", help="fp32 | fp16 | int8.")] = "fp16",
-    int8_mode: Annotated[str, typer.Option("--int8-mode", help="qdq (a Q/DQ graph from calibrate) | implicit (calibrator; DLA).")] = "qdq",
-    min_batch: Annotated[int, typer.Option("--min-batch", help="Smallest batch of the profile.")] = 1,
-    opt_batch: Annotated[int, typer.Option("--opt-batch", help="Batch TensorRT tunes for.")] = 8,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Largest batch of the profile.")] = 32,
+    int8_mode: Annotated[str, typer.Option("--int8-mode", help="qdq (a Q/DQ graph from calibrate, strongly typed) | qdq-fp16 "
+                                           "(the same graph, float parts in FP16: try first on Orin) | implicit "
+                                           "(calibrator; DLA).")] = "qdq",
+    min_batch: Annotated[int | None, typer.Option("--min-batch", help="Smallest batch of the profile (default 1; with --dla: the fixed batch).")] = None,
+    opt_batch: Annotated[int | None, typer.Option("--opt-batch", help="Batch TensorRT tunes for (default 8; with --dla the fixed batch).")] = None,
+    max_batch: Annotated[int | None, typer.Option("--max-batch", help="Largest batch of the profile (default 32; with --dla: the fixed batch).")] = None,
     workspace: Annotated[int, typer.Option("--workspace", help="Workspace pool limit (MB).")] = 1024,
     timing_cache: Annotated[Path | None, typer.Option("--timing-cache", help="Timing cache to load and update.")] = None,
-    dla: Annotated[int | None, typer.Option("--dla", help="DLA core (with GPU fallback); fp16 or implicit int8.")] = None,
+    dla: Annotated[int | None, typer.Option("--dla", help="DLA core (with GPU fallback); fp16 or implicit int8; a fixed batch "
+                                            "(--opt-batch, default 8).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Engine file (default: export/<onnx stem>.<precision>.engine).")] = None,
     calib_set: Annotated[Path | None, typer.Option("--calib-set", help="Implicit INT8: a calibration .npz from `edgefer calibrate`.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Implicit INT8 without --calib-set: build one from this dataset.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Implicit INT8: calibration faces.")] = 512,
     calib_method: Annotated[str, typer.Option("--calib-method", help="Implicit INT8: entropy | minmax.")] = "entropy",
-    calib_cache: Annotated[Path | None, typer.Option("--calib-cache", help="TensorRT calibration cache (read, then written).")] = None,
+    calib_cache: Annotated[Path | None, typer.Option("--calib-cache", help="TensorRT calibration cache (read only if its key "
+                                                     "matches this ONNX, calibration set and batch; then written).")] = None,
 ) -> None:
     """Build a TensorRT 10 engine (with a JSON sidecar) from an ONNX graph. Needs TensorRT: JetPack or Dockerfile.jetson."""
     from edgefer.engine.builder import build_engine, check_build_args
@@ -106,6 +110,11 @@ def build_engine_command(
     stem = onnx.stem if onnx.stem.endswith(f".{precision}") else f"{onnx.stem}.{precision}"  # fsrfer.int8.onnx -> fsrfer.int8
     out = out or export_dir() / f"{stem}.engine"
     implicit = precision == "int8" and int8_mode == "implicit"
+    if dla is not None:  # the DLA takes one fixed batch: every flag left out follows the one given (or 8)
+        fixed = opt_batch or min_batch or max_batch or 8
+        min_batch, opt_batch, max_batch = min_batch or fixed, opt_batch or fixed, max_batch or fixed
+    else:
+        min_batch, opt_batch, max_batch = min_batch or 1, opt_batch or 8, max_batch or 32
     check_build_args(out, precision, int8_mode, min_batch, opt_batch, max_batch, workspace, dla,
                      object() if implicit else None)  # the calibrator comes later, after TensorRT is found
     trt = import_tensorrt()  # before any slow work: a machine without TensorRT stops here, with nothing written
@@ -126,9 +135,21 @@ def build_engine_command(
             x, _ = load_or_make_calibration_set(data, "train", samples, 0, calibration_dir())
         else:
             raise EdgeferError("--int8-mode implicit needs --calib-set F.npz or --data DIR for calibration faces")
-        cache = calib_cache or calibration_dir() / f"{onnx.stem}.{calib_method}.trtcache"
-        calibrator = make_calibrator(calib_method, x, min(opt_batch, len(x)), cache)
+        from edgefer.engine.calibrator import calibration_key
+        from edgefer.fileio import sha256_file
+
+        # keyed by ONNX, calibration set and batch: a re-export or another set never reuses old scales
+        onnx_sha256, batch = sha256_file(onnx), min(opt_batch, len(x))
+        key = calibration_key(onnx_sha256, x, batch, calib_method)
+        cache = calib_cache or calibration_dir() / f"{onnx.stem}.{calib_method}.b{batch}.{key['digest']}.trtcache"
+        calibrator = make_calibrator(calib_method, x, batch, cache, onnx_sha256=onnx_sha256)
+    from edgefer.deploy.describe import classes_for_onnx
+
+    classes = classes_for_onnx(onnx)
+    if classes is None:
+        typer.secho(f"warning: no class names for {onnx.name} (no 'classes' metadata, no manifest.json beside it): "
+                    "the engine's sidecar will not name its classes", err=True)
     path = build_engine(onnx, out, precision, int8_mode, min_batch, opt_batch, max_batch, workspace, timing_cache, dla,
-                        calibrator)
+                        calibrator, extra={"classes": classes} if classes else None)
     typer.echo(f"wrote {path} (TensorRT {trt.__version__}, {precision}{' ' + int8_mode if precision == 'int8' else ''}, "
                f"batch {min_batch}/{opt_batch}/{max_batch}) and its sidecar {path}.json")

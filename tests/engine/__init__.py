@@ -35,6 +35,28 @@ def tiny_onnx(path: Path, classes: int = 8, dynamic: bool = True, seed: int = 0)
     return w
 
 
+def tiny_qdq_onnx(path: Path) -> Path:
+    """The tiny classifier with a Q/DQ pair on its input (what `edgefer calibrate` makes, in miniature)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    fp32 = path.with_name(path.stem + ".fp32.onnx")
+    tiny_onnx(fp32)
+    model = onnx.load(str(fp32))
+    g = model.graph
+    g.initializer.extend([numpy_helper.from_array(np.array(2.0, np.float32), "s"),
+                          numpy_helper.from_array(np.array(0, np.int8), "zp")])
+    for n in g.node:
+        n.input[:] = ["dq" if i == "faces" else i for i in n.input]
+    old = list(g.node)
+    del g.node[:]
+    g.node.extend([helper.make_node("QuantizeLinear", ["faces", "s", "zp"], ["q"]),
+                   helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["dq"]), *old])
+    onnx.save(model, str(path))
+    fp32.unlink()
+    return path
+
+
 def require_trt_gpu() -> None:
     """Skip (with the reason) unless TensorRT imports and a CUDA device answers."""
     from edgefer.engine.cuda_mem import device_memory

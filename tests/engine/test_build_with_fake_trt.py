@@ -19,7 +19,7 @@ from edgefer.engine import build_engine
 from edgefer.engine.calibrator import cache_key_path, make_calibrator
 from edgefer.engine.cuda_mem import FakeDeviceMemory
 from edgefer.errors import EdgeferError
-from tests.engine import tiny_onnx
+from tests.engine import tiny_onnx, tiny_qdq_onnx
 from tests.engine.fake_trt import TIMING_MAGIC, engine_blob, make_fake_trt
 
 
@@ -41,26 +41,7 @@ def onnx_file(tmp_path):
 
 @pytest.fixture
 def qdq_onnx(tmp_path):
-    """The tiny graph with a Q/DQ pair on its input: what `edgefer calibrate` makes, in miniature."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    fp32 = tmp_path / "fp32.onnx"
-    tiny_onnx(fp32)
-    model = onnx.load(str(fp32))
-    g = model.graph
-    g.initializer.extend([numpy_helper.from_array(np.array(2.0, np.float32), "s"),
-                          numpy_helper.from_array(np.array(0, np.int8), "zp")])
-    nodes = [helper.make_node("QuantizeLinear", ["faces", "s", "zp"], ["q"]),
-             helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["dq"])]
-    for n in g.node:
-        n.input[:] = ["dq" if i == "faces" else i for i in n.input]
-    old = list(g.node)
-    del g.node[:]
-    g.node.extend(nodes + old)
-    path = tmp_path / "tiny.int8.onnx"
-    onnx.save(model, str(path))
-    return path
+    return tiny_qdq_onnx(tmp_path / "tiny.int8.onnx")
 
 
 def faces(n, seed=0):
