@@ -23,7 +23,7 @@ class TorchRunner(Runner):
         if self.threads:
             torch.set_num_threads(self.threads)
         self.model, ckpt = load_classifier(self.path)
-        self.meta = {k: ckpt[k] for k in ("kind", "classes", "input", "metrics", "command") if k in ckpt}
+        self.meta = {k: ckpt[k] for k in ("kind", "classes", "input", "metrics", "command", "abstain") if k in ckpt}
         if self.half:  # IEEE float16 weights and activations, as an FP16 engine would run them
             self.model = self.model.half()
             self.backend = "torch-fp16"

@@ -19,22 +19,116 @@ COLOURS = {
     "anger": (0, 0, 230), "disgust": (0, 160, 60), "fear": (200, 0, 200), "contempt": (120, 60, 160),
     "unknown": (110, 110, 110),
 }
+FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
+# Text height as a fraction of the frame height: 1.6 % is 17 px at 1080p, 11 px at 720p; never under 9 px.
+TEXT_FRACTION, MIN_TEXT_PX = 0.016, 9
+_HERSHEY_PX = 22  # cv2.getTextSize height of FONT at scale 1
 
 
-def draw(image: np.ndarray, faces: list, fps: float | None = None) -> np.ndarray:
-    """A copy of ``image`` (H, W, 3) BGR with every face's box, ``#track label score`` and the loop's fps."""
+def text_colour(bg: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black on light backgrounds, white on dark ones (BT.601 luma of the BGR colour)."""
+    b, g, r = bg
+    return (0, 0, 0) if 0.114 * b + 0.587 * g + 0.299 * r > 140 else (255, 255, 255)
+
+
+def overlay_scale(frame_h: int) -> tuple[float, int]:
+    """(font scale, line thickness) for a frame ``frame_h`` px tall: text ~TEXT_FRACTION of the height."""
+    px = max(MIN_TEXT_PX, TEXT_FRACTION * frame_h)
+    scale = px / _HERSHEY_PX
+    return scale, max(1, int(round(px / 12)))
+
+
+def _label(out: np.ndarray, text: str, x: int, y: int, bg: tuple[int, int, int], scale: float, thick: int) -> None:
+    """Text with its top-left at (x, y) on a filled ``bg`` box."""
     import cv2
 
-    out = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    for f in faces:
-        x, y, w, h = (int(round(v)) for v in f.box)
-        colour = COLOURS.get(f.label, (255, 255, 255))
-        cv2.rectangle(out, (x, y), (x + w, y + h), colour, 1)
-        text = f"#{f.track} {f.label[:4]}" + (f" {f.score:.2f}" if f.score is not None else "")
-        cv2.putText(out, text, (x, max(y - 3, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.33, colour, 1, cv2.LINE_AA)
-    if fps is not None:
-        cv2.putText(out, f"{len(faces)} faces  {fps:.1f} fps", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, thick)
+    pad = max(1, th // 5)
+    cv2.rectangle(out, (x, y), (x + tw + 2 * pad, y + th + base + 2 * pad), bg, -1)
+    cv2.putText(out, text, (x + pad, y + pad + th), FONT, scale, text_colour(bg), thick, cv2.LINE_AA)
+
+
+def place_labels(boxes: np.ndarray, sizes: np.ndarray, frame_shape: tuple[int, ...]) -> list[tuple[int, int] | None]:
+    """Top-left corner of each face's label, or None where it would cover another label (dense crowds: the box's
+    colour and the legend then tell the class). boxes (N, 4) xywh; sizes (N, 2) label w, h. Above the box,
+    else below it, else inside its top; larger faces choose first."""
+    fh, fw = frame_shape[:2]
+    placed = np.zeros((0, 4), np.float32)  # x0, y0, x1, y1 of labels drawn so far
+    out: list[tuple[int, int] | None] = [None] * len(boxes)
+    for i in np.argsort(-boxes[:, 3], kind="stable") if len(boxes) else []:
+        x, y, w, h = boxes[i]
+        lw, lh = sizes[i]
+        for cx, cy in ((x, y - lh), (x, y + h), (x, y)):
+            cx, cy = int(min(max(cx, 0), max(fw - lw, 0))), int(min(max(cy, 0), max(fh - lh, 0)))
+            r = np.array([cx, cy, cx + lw, cy + lh], np.float32)
+            hit = (placed[:, 0] < r[2]) & (r[0] < placed[:, 2]) & (placed[:, 1] < r[3]) & (r[1] < placed[:, 3])
+            if not hit.any():
+                out[i] = (cx, cy)
+                placed = np.vstack([placed, r])
+                break
     return out
+
+
+def draw(image: np.ndarray, faces: list, fps: float | None = None, faces_per_s: float | None = None,
+         classes: tuple[str, ...] | None = None, legend: bool = True) -> np.ndarray:
+    """A copy of ``image`` (H, W, 3) BGR with each face's box and ``#track label score``, a header with the face
+    count, fps and faces/s, and a colour legend. Sizes scale with the frame height (``overlay_scale``)."""
+    import cv2
+
+    from edgefer.classes import CLASSES
+
+    out = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    scale, thick = overlay_scale(out.shape[0])
+    texts, boxes = [], np.zeros((len(faces), 4), np.float32)
+    for k, f in enumerate(faces):
+        boxes[k] = f.box
+        score = f" {f.score:.2f}" if f.score is not None and f.label != "unknown" else ""
+        texts.append((f"#{f.track} " if f.track else "") + f"{f.label[:4]}{score}")
+        x, y, w, h = (int(round(v)) for v in f.box)
+        cv2.rectangle(out, (x, y), (x + w, y + h), COLOURS.get(f.label, (255, 255, 255)), thick)
+    sizes = np.zeros((len(faces), 2), np.float32)
+    for k, t in enumerate(texts):
+        (tw, th), base = cv2.getTextSize(t, FONT, scale, thick)
+        pad = max(1, th // 5)
+        sizes[k] = (tw + 2 * pad, th + base + 2 * pad)
+    for f, t, pos in zip(faces, texts, place_labels(boxes, sizes, out.shape)):
+        if pos is not None:
+            _label(out, t, pos[0], pos[1], COLOURS.get(f.label, (255, 255, 255)), scale, thick)
+    header = [f"{len(faces)} faces"]
+    if fps is not None:
+        header.append(f"{fps:.1f} fps")
+    if faces_per_s is not None:
+        header.append(f"{faces_per_s:.0f} faces/s")
+    _label(out, "  ".join(header), 0, 0, (30, 30, 30), scale, thick)
+    if legend:
+        _legend(out, (*(classes or CLASSES), "unknown"), scale, thick)
+    return out
+
+
+def _legend(out: np.ndarray, names: tuple[str, ...], scale: float, thick: int) -> None:
+    """One coloured chip per class along the bottom edge, wrapping to more rows on narrow frames."""
+    import cv2
+
+    chips = []
+    for n in names:
+        (tw, th), base = cv2.getTextSize(n, FONT, scale, thick)
+        pad = max(1, th // 5)
+        chips.append((n, tw + 2 * pad, th + base + 2 * pad))
+    row_h = max(c[2] for c in chips)
+    rows, x = [[]], 0
+    for c in chips:
+        if x + c[1] > out.shape[1] and rows[-1]:
+            rows.append([])
+            x = 0
+        rows[-1].append(c)
+        x += c[1] + 2
+    y = out.shape[0] - row_h * len(rows)
+    for row in rows:
+        x = 0
+        for n, w, _ in row:
+            _label(out, n, x, y, COLOURS.get(n, (255, 255, 255)), scale, thick)
+            x += w + 2
+        y += row_h
 
 
 class VideoSink:

@@ -104,7 +104,9 @@ def run_loop(reader: FrameReader, stage: FaceStage, outputs: RunOutputs, opts: I
             for sink in sinks:
                 sink(frame.index, frame.t, faces, outputs)
             if video is not None or display is not None:
-                shown = draw(frame.image, faces, fps=(n + 1) / max(time.perf_counter() - start, 1e-9))
+                elapsed = max(time.perf_counter() - start, 1e-9)
+                shown = draw(frame.image, faces, fps=(n + 1) / elapsed, faces_per_s=outputs.faces / elapsed,
+                             classes=stage.classes)
                 if video is not None:
                     video.write(shown)
                 if display is not None and not display.show(shown):

@@ -25,8 +25,13 @@ from edgefer.cli.fleet import (
 )
 
 InferModelOpt = Annotated[Path | None, typer.Option(
-    "--model", help="Model file: .engine (TensorRT), .onnx (ONNX Runtime) or .pt (PyTorch). "
-                    "Default: export/fsrfer.onnx if present, else the bundled edgefer/weights/fsrfer.pt.")]
+    "--model", help="Model file: .engine (TensorRT), .onnx (ONNX Runtime) or .pt (PyTorch). Default: the fastest graph "
+                    "this machine runs: a TensorRT engine in export/, else the shipped INT8 graph on x86 CPUs with fast "
+                    "int8, else the shipped FP32 graph (never torch); the run says which and why.")]
+DetWidthOpt = Annotated[str, typer.Option("--det-width", help="YuNet's input width: auto (frames wider than "
+                                          "960 px are scaled down to 960 for detection; crops keep full resolution), full "
+                                          "(the frame's own width), or a width in px (larger than the frame up-scales: "
+                                          "finds smaller faces, slower).")]
 DetectorOpt = Annotated[str, typer.Option("--detector", help="yunet (default: finds faces down to ~12 px) | haar (OpenCV 4.x builds only).")]
 DetectorModelOpt = Annotated[Path | None, typer.Option(
     "--detector-model", help=f"YuNet ONNX (default: the vendored {YUNET_MODEL.name}) or, for haar, a cascade XML.")]
@@ -36,15 +41,22 @@ ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads o
 
 def infer_command(
     source: Annotated[str, typer.Option("--source", help="Camera index, /dev/videoN, a video file, rtsp:// or http:// URL, "
-                                                         "csi://N (Jetson CSI camera), or a GStreamer pipeline ending in appsink.")],
+                                                         "csi://N (Jetson CSI camera), a GStreamer pipeline ending in appsink, "
+                                                         "or still images: a photo, a folder of photos or a quoted glob.")],
     model: InferModelOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Output folder: faces.jsonl, summary.json, crowd.csv, crowd.png[, annotated.mp4].")] = Path("runs/infer"),
     detector: DetectorOpt = "yunet",
     detector_model: DetectorModelOpt = None,
     min_face: Annotated[float, typer.Option("--min-face", help="Faces with less than this many px of detail (small or blurred) are 'unknown'.")] = MIN_FACE_PX,
     det_score: Annotated[float, typer.Option("--det-score", help="Detector score threshold (YuNet).")] = 0.6,
+    det_width: DetWidthOpt = "auto",
+    min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="Faces whose top probability is below "
+                                                         "this are 'unknown' (low confidence). Default: the model's own "
+                                                         "threshold from its metadata, if it has one; 0 turns the gate off.")] = None,
     display: Annotated[bool, typer.Option("--display", help="Show the annotated frames in a window (q or Esc stops).")] = False,
-    save_video: Annotated[bool, typer.Option("--save-video", help="Also write annotated.mp4.")] = False,
+    save_video: Annotated[bool | None, typer.Option("--save-video/--no-save-video", help="Write annotated.mp4 (default: on "
+                                                    "for video files, off for live sources and in privacy mode). Images "
+                                                    "always get annotated PNGs, except in privacy mode.")] = None,
     no_save_frames: Annotated[bool, typer.Option("--no-save-frames", help="Privacy mode: keep aggregates only (summary.json, crowd.csv, crowd.png); "
                                                                           "no faces.jsonl, no video, no face pixels.")] = False,
     max_frames: Annotated[int | None, typer.Option("--max-frames", help="Stop after this many processed frames.")] = None,
@@ -60,11 +72,26 @@ def infer_command(
     spool_max: SpoolMaxOpt = 50_000,
 ) -> None:
     """Recognise the expression of every face in a video or camera feed; write per-face records and crowd statistics."""
-    from edgefer.camera.defaults import default_model
+    from edgefer.camera.defaults import choose_model
+    from edgefer.camera.detectors import parse_det_width
+    from edgefer.camera.images import image_paths
     from edgefer.camera.pipeline import InferOptions, run_infer
+    from edgefer.camera.sources import parse_source
 
+    width = parse_det_width(det_width)
+    images = image_paths(source)
+    if model is None:
+        choice = choose_model()
+        model = choice.path
+        typer.echo(f"model: {model.name} ({choice.why})", err=True)
+    if images is not None:
+        _infer_images(images, source, model, out, detector, detector_model, det_score, width, min_face, min_confidence,
+                      no_save_frames, threads)
+        return
+    if save_video is None:  # on for video files, where the user otherwise sees nothing annotated
+        save_video = not no_save_frames and not parse_source(source).live
     opts = InferOptions(min_face=min_face, max_frames=max_frames, save_frames=not no_save_frames,
-                        save_video=save_video, display=display)
+                        save_video=save_video, display=display, min_confidence=min_confidence, det_width=width)
     from edgefer.cli.fleet import make_fleet_sink
 
     # --publish: connects first, so a bad password or CA fails before the model loads (docs/fleet.md)
@@ -72,7 +99,7 @@ def infer_command(
                             key=mqtt_key, password_file=mqtt_password_file, interval_s=publish_interval, spool=spool,
                             spool_max=spool_max)
     try:
-        s = run_infer(model or default_model(), source, out, detector=detector, detector_model=detector_model,
+        s = run_infer(model, source, out, detector=detector, detector_model=detector_model,
                       det_score=det_score, options=opts, threads=threads, sinks=[fleet] if fleet else [])
     finally:
         if fleet is not None:
@@ -88,6 +115,24 @@ def infer_command(
                    f"(full spool), {f['unsent']} left in {f['spool']}")
     for name, path in s["files"].items():
         typer.echo(f"  {name}: {path}")
+
+
+def _infer_images(images: list[Path], source: str, model: Path, out: Path, detector: str, detector_model: Path | None,
+                  det_score: float, det_width, min_face: float, min_confidence: float | None, privacy: bool,
+                  threads: int | None) -> None:
+    """``--source`` named still images: annotated PNGs + the usual files (``edgefer.camera.images``)."""
+    from edgefer.api import FaceAnalyzer
+    from edgefer.camera.images import run_images
+
+    with FaceAnalyzer(model, detector, det_width=det_width, det_score=det_score, detector_model=detector_model,
+                      min_face=min_face, min_confidence=min_confidence, track=False, threads=threads) as analyzer:
+        s = run_images(analyzer, images, out, save_frames=not privacy, source=source)
+    typer.echo(f"{s['frames']} images, {s['faces']} faces in {s['seconds']:.1f} s ({s['backend']}); "
+               f"unknown: {sum(s['unknown_reasons'].values())}")
+    for name, path in s["files"].items():
+        typer.echo(f"  {name}: {path}")
+    if s["images"] and "annotated" in s["images"][0]:
+        typer.echo(f"  annotated PNGs: {Path(s['images'][0]['annotated']).parent}/")
 
 
 def bench_command(
@@ -110,13 +155,16 @@ def bench_command(
     from rich.table import Table
 
     from edgefer.camera.bench import parse_ints, parse_pair, run_bench
-    from edgefer.camera.defaults import default_model
+    from edgefer.camera.defaults import choose_model
     from edgefer.errors import EdgeferError
     from edgefer.fileio import write_json
 
     if clip is not None and not clip.is_file():
         raise EdgeferError(f"--clip {clip}: no such video file")
-    model = model or default_model()
+    if model is None:
+        choice = choose_model()
+        model = choice.path
+        typer.echo(f"model: {model.name} ({choice.why})", err=True)
     r = run_bench(model, parse_ints(batch, "--batch"), iters, parse_ints(faces, "--faces"), frames,
                   parse_pair(frame_size, "--frame-size", "x"), parse_pair(face_px, "--face-px", "-"), detector,
                   detector_model, threads, clip, end_to_end=not no_end_to_end)
