@@ -50,7 +50,7 @@ class ModelId:
     name: str
     sha256: str
     precision: str  # fp32 | fp16 | int8
-    backend: str  # torch | onnxruntime | tensorrt
+    backend: str  # Runner.backend: torch, torch-fp16, onnxruntime:CPU, tensorrt
 
     def as_dict(self) -> dict[str, str]:
         return {"name": self.name, "sha256": self.sha256, "precision": self.precision, "backend": self.backend}
@@ -59,8 +59,9 @@ class ModelId:
 def model_id(path: str | Path, backend: str, meta: dict[str, Any] | None = None) -> ModelId:
     """The identity of the model a camera runs: file sha256, precision and backend.
 
-    Precision: a TensorRT engine's sidecar states it (runner.meta["precision"]); ONNX and .pt files are
-    named by ``edgefer calibrate`` / ``export`` (``*.int8.onnx``, ``*.fp16.*``), else fp32.
+    Precision: a TensorRT engine's sidecar states it (runner.meta["precision"]); a .pt run in half precision
+    says so in its backend ("torch-fp16"); ONNX files are named by ``edgefer calibrate`` (``*.int8.onnx``);
+    else fp32.
     """
     from edgefer.fileio import sha256_file
 
@@ -68,7 +69,8 @@ def model_id(path: str | Path, backend: str, meta: dict[str, Any] | None = None)
     precision = (meta or {}).get("precision")
     if precision not in ("fp32", "fp16", "int8"):
         suffixes = {s.lower() for s in path.suffixes}
-        precision = "int8" if ".int8" in suffixes else "fp16" if ".fp16" in suffixes else "fp32"
+        half = ".fp16" in suffixes or backend.endswith("-fp16")  # TorchRunner(fp16) says "torch-fp16"
+        precision = "int8" if ".int8" in suffixes else "fp16" if half else "fp32"
     return ModelId(path.name, sha256_file(path), precision, backend)
 
 

@@ -66,6 +66,8 @@ class FleetSink:
 
     def __call__(self, frame: int, t: float, faces: list[FaceResult], outputs: Any = None) -> None:
         now = self.clock()
+        if self._start is not None and now - self._start >= self.interval_s:
+            self._flush(now)  # the interval [start, now) closes before this frame, which opens the next
         if self._start is None:
             self._start = now
         self._frames += 1
@@ -76,8 +78,6 @@ class FleetSink:
             self._unknown += f.label == UNKNOWN
         if not self.privacy:
             self._face_events(frame, faces)
-        if now - self._start >= self.interval_s:
-            self._flush(now)
 
     def _flush(self, now: float) -> None:
         if not self._frames:

@@ -91,3 +91,24 @@ def make_broker(tmp_path):
 @pytest.fixture
 def broker(make_broker) -> Broker:
     return make_broker()
+
+
+def make_certs(folder: Path) -> dict[str, Path]:
+    """A CA, a server certificate it signed for IP 127.0.0.1, and an unrelated CA (openssl CLI)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=120)
+
+    for ca in ("ca", "other_ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
+                "-days", "2", "-subj", f"/CN=edgefer test {ca}")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    return {n: folder / f"{n}.pem" for n in ("ca", "other_ca", "server")} | {"server_key": folder / "server.key"}
+
+
+# the tiny ONNX model and the crowd clip of the camera tests
+from tests.camera.conftest import crowd_clip, onnx_model, tiny_models  # noqa: E402,F401
