@@ -7,6 +7,10 @@ Per step, for a batch of faces each degraded by a random factor:
     L_G  = a·mean(w·D(ĝ)) + b·mean(w·‖ĝ - f_HR‖²) + c·mean(w·‖φ(ĝ) - φ(f_HR)‖²) [+ d·CE]
 G is first pre-trained on the plain feature MSE. Φ and the head never change,
 so their outputs for every training face and factor are computed once and cached.
+
+G's optimizer depends on the phase (pre-training: Adam; adversarial: Adam with betas (0, 0.9)) and is
+built in one place, ``g_optimizer``. Checkpoints store the phase the optimizer state belongs to, so a run
+resumed at the boundary gets the adversarial optimizer, as a straight run does.
 """
 
 from __future__ import annotations
@@ -86,6 +90,21 @@ def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, p: fl
     return grad.flatten(1).pow(2).sum(1).pow(p / 2).mean()
 
 
+PRETRAIN, ADVERSARIAL = "pre-train G", "adversarial"
+
+
+def phase_of(epoch: int, cfg: FSRConfig) -> str:
+    """The phase of 0-based ``epoch``."""
+    return PRETRAIN if epoch < cfg.pretrain_epochs else ADVERSARIAL
+
+
+def g_optimizer(g: nn.Module, cfg: FSRConfig, phase: str) -> torch.optim.Optimizer:
+    """G's optimizer for ``phase``: the only place it is built (the recipe's adversarial Adam has betas (0, 0.9))."""
+    if phase == PRETRAIN:
+        return torch.optim.Adam(g.parameters(), lr=cfg.lr_pretrain)
+    return torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(0.0, 0.9))
+
+
 def generator_arch(cfg: FSRConfig, channels: int) -> dict:
     return {"channels": channels, "width": cfg.g_width, "n_rrdb": cfg.g_rrdb, "growth": cfg.g_growth, "n_convs": cfg.g_convs}
 
@@ -99,16 +118,18 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
     arch = {"fer": fer_ckpt["arch"]["fer"], "generator": generator_arch(cfg, channels)}
     g = Generator(**arch["generator"])
     d = Discriminator(channels=channels, width=cfg.d_width)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_pretrain)
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(0.0, 0.9))
     start = 0
+    opt_phase = phase_of(0, cfg)  # the phase opt_g was built for
     if resume:
         ck = run.load_last()
         g.load_state_dict(ck["state"]["generator"])
         d.load_state_dict(ck["state"]["discriminator"])
         start = ck["epoch"]
-        if start > cfg.pretrain_epochs:  # adversarial phase: restore its optimizer
-            opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(0.0, 0.9))
+        # older checkpoints have no phase: their optimizer state is that of the last finished epoch
+        opt_phase = ck.get("phase") or phase_of(start - 1, cfg)
+    opt_g = g_optimizer(g, cfg, opt_phase)
+    if resume:
         opt_g.load_state_dict(ck["optim"]["generator"])
         opt_d.load_state_dict(ck["optim"]["discriminator"])
         log.info("resuming %s after epoch %d", run.path, start)
@@ -126,16 +147,16 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
     steps = len(train) // cfg.batch_size
     n_epochs = cfg.pretrain_epochs + cfg.epochs
     for epoch in range(start, n_epochs):
-        pretrain = epoch < cfg.pretrain_epochs
-        if epoch == cfg.pretrain_epochs and (epoch > start or not resume):
-            opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(0.0, 0.9))  # the recipe's adversarial Adam
+        phase = phase_of(epoch, cfg)
+        pretrain = phase == PRETRAIN
+        if phase != opt_phase:  # entering the adversarial phase, straight or resumed: a fresh optimizer
+            opt_g, opt_phase = g_optimizer(g, cfg, phase), phase
         torch.manual_seed(cfg.seed * 1000 + epoch)  # per-epoch seeds: resume is deterministic
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         perm = torch.randperm(len(train), generator=gen)
         g.train()
         d.train()
         sums: dict[str, float] = {}
-        phase = "pre-train G" if pretrain else "adversarial"
         with bar(steps, f"{phase} {epoch + 1}/{n_epochs}", unit="step") as pb:
             for i in range(steps):
                 idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
@@ -163,7 +184,8 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
         log.info("epoch %d (%s): %s", epoch + 1, phase, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()})
         run.save_last(make_checkpoint(
             "fsrfer", arch, {"fer": fer, "generator": g, "discriminator": d}, dataclasses.asdict(cfg),
-            extra={"epoch": epoch + 1, "optim": {"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}},
+            extra={"epoch": epoch + 1, "phase": opt_phase,
+                   "optim": {"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}},
         ))
     model = FSRFER(fer, g).eval()
     metrics = final_metrics(model, val, "final evaluation")

@@ -38,3 +38,40 @@ def test_fsr_and_sr_train_on_a_fixed_fer_model(ferplus_tiny, tmp_path):
     sr_path = train_sr(SRConfig(data=str(ferplus_tiny), fer=fer_path, epochs=1, batch_size=16, width=8, depth=3),
                        str(tmp_path / "sr"))
     assert load_checkpoint(sr_path)["kind"] == "sr_fer"
+
+
+def test_fsr_resume_at_the_pretraining_boundary_matches_a_straight_run(ferplus_tiny, tmp_path):
+    """Issue #7: a run resumed right after pre-training kept the pre-training Adam for the adversarial phase."""
+    import pytest
+
+    from edgefer.training import fsr as fsr_mod
+
+    fer_path = train_fer(FERConfig(data=str(ferplus_tiny), epochs=1, batch_size=16, widths=[8, 16, 16, 32], emb_dim=16,
+                                   val_factors=[1]), str(tmp_path / "fer"))
+    cfg = FSRConfig(data=str(ferplus_tiny), fer=fer_path, pretrain_epochs=1, epochs=2, batch_size=16, g_width=8,
+                    g_rrdb=1, g_growth=4, g_convs=2, d_width=8, factors=[1, 4])
+    straight = train_fsr(cfg, str(tmp_path / "a"))
+
+    real_val, calls = fsr_mod._val_accuracy, []
+
+    def crash_in_the_first_adversarial_epoch(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_val(*a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fsr_mod, "_val_accuracy", crash_in_the_first_adversarial_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            train_fsr(cfg, str(tmp_path / "b"))
+    last = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert last["epoch"] == 1 and last["phase"] == "pre-train G"
+    resumed = train_fsr(cfg, str(tmp_path / "b"), resume=True)
+
+    a, b = load_checkpoint(straight)["state"]["generator"], load_checkpoint(resumed)["state"]["generator"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+    for run in ("a", "b"):  # both end with the adversarial phase's Adam (betas 0, 0.9)
+        ck = load_checkpoint(tmp_path / run / "last.pt")
+        assert ck["phase"] == "adversarial"
+        assert tuple(ck["optim"]["generator"]["param_groups"][0]["betas"]) == (0.0, 0.9)
