@@ -132,3 +132,22 @@ def make_crowd_clip(path: str | Path, n_faces: int = 12, frames: int = 30, size:
     finally:
         writer.release()
     return CrowdClip(path, fps, (w, h), truth, (int(sides.min()), int(sides.max())) if n_faces else (0, 0))
+
+
+def read_clip_frames(path: str | Path, limit: int | None = None) -> list[np.ndarray]:
+    """The first ``limit`` frames (all when None) of a video, as (H, W, 3) BGR arrays."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames: list[np.ndarray] = []
+    try:
+        while limit is None or len(frames) < limit:
+            ok, f = cap.read()
+            if not ok:
+                break
+            frames.append(f)
+    finally:
+        cap.release()
+    if not frames:
+        raise EdgeferError(f"{path}: no frame could be decoded")
+    return frames

@@ -149,12 +149,14 @@ def bench_command(
     detector: DetectorOpt = "yunet",
     detector_model: DetectorModelOpt = None,
     threads: ThreadsOpt = None,
+    det_width: DetWidthOpt = "auto",
 ) -> None:
     """Latency (median, p90) and faces/s per batch size; end-to-end frames/s with the per-stage split."""
     from rich.console import Console
     from rich.table import Table
 
     from edgefer.camera.bench import parse_ints, parse_pair, run_bench
+    from edgefer.camera.detectors import parse_det_width
     from edgefer.camera.defaults import choose_model
     from edgefer.errors import EdgeferError
     from edgefer.fileio import write_json
@@ -167,7 +169,7 @@ def bench_command(
         typer.echo(f"model: {model.name} ({choice.why})", err=True)
     r = run_bench(model, parse_ints(batch, "--batch"), iters, parse_ints(faces, "--faces"), frames,
                   parse_pair(frame_size, "--frame-size", "x"), parse_pair(face_px, "--face-px", "-"), detector,
-                  detector_model, threads, clip, end_to_end=not no_end_to_end)
+                  detector_model, threads, clip, end_to_end=not no_end_to_end, det_width=parse_det_width(det_width))
     console = Console()
     table = Table(title=f"{Path(r['model']).name} on {r['backend']}: runner latency ({r['iters']} calls)")
     for col in ("batch", "median ms", "p90 ms", "ms / face", "faces/s"):
