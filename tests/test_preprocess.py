@@ -27,3 +27,13 @@ def test_square_box_is_square_inside_and_clipped():
     assert square_box((10, 20, 20, 30), 0.0, (100, 100)) == (5, 20, 35, 50)
     x0, y0, x1, y1 = square_box((0, 0, 20, 20), 0.25, (100, 100))
     assert (x0, y0) == (0, 0) and x1 == 25 and y1 == 25
+
+
+def test_batch_preprocessing_is_each_face_preprocessed():
+    """preprocess_faces groups crops by shape for speed; the result must be preprocess_face's, face for face."""
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, (int(s), int(s) + k % 2, 3)).astype(np.uint8) for k, s in enumerate(rng.integers(9, 30, 60))]
+    crops.append(rng.integers(0, 256, (17, 23)).astype(np.uint8))  # grey crops mix in
+    batch = preprocess_faces(crops)
+    assert batch.shape == (61, 1, 48, 48)
+    np.testing.assert_array_equal(batch[:, 0], np.stack([preprocess_face(c) for c in crops]))
