@@ -69,8 +69,8 @@ def model_id(path: str | Path, backend: str, meta: dict[str, Any] | None = None)
     precision = (meta or {}).get("precision")
     if precision not in ("fp32", "fp16", "int8"):
         suffixes = {s.lower() for s in path.suffixes}
-        half = ".fp16" in suffixes or backend.endswith("-fp16")  # TorchRunner(fp16) says "torch-fp16"
-        precision = "int8" if ".int8" in suffixes else "fp16" if half else "fp32"
+        half = any(x.startswith(".fp16") for x in suffixes) or backend.endswith("-fp16")  # TorchRunner: "torch-fp16"
+        precision = "int8" if any(x.startswith(".int8") for x in suffixes) else "fp16" if half else "fp32"  # .int8-cpu.onnx too
     return ModelId(path.name, sha256_file(path), precision, backend)
 
 

@@ -133,6 +133,7 @@ class FleetSink:
         for track in list(self._live):
             self._end(track)
         end_seq = self.env.seq
+        self.pub.spool.make_room()  # so that the end message's "dropped" is the final count
         self._send("status", {"state": "end", "intervals": self.intervals, "face_events": self.face_events,
                               "dropped": self.pub.spool.dropped})
         counts = self.pub.close(drain_s)

@@ -51,14 +51,22 @@ class Spool:
         with self._lock:
             return len(self._unsent) + len(self._inflight)
 
+    def make_room(self) -> None:
+        """Drop (and count) what the next ``put`` would drop, so that a message can state the final count."""
+        with self._lock:
+            self._make_room()
+
+    def _make_room(self) -> None:
+        while len(self._unsent) + len(self._inflight) >= self.max_messages and self._unsent:
+            self._path(self._unsent.popleft()).unlink(missing_ok=True)
+            self.dropped += 1
+
     def put(self, topic: str, payload: bytes) -> int:
         """Store one message; returns its key. Drops the oldest unsent message(s) if the spool is full."""
         with self._lock:
             n = self._next
             self._next += 1
-            while len(self._unsent) + len(self._inflight) >= self.max_messages and self._unsent:
-                self._path(self._unsent.popleft()).unlink(missing_ok=True)
-                self.dropped += 1
+            self._make_room()
             with atomic_path(self._path(n)) as tmp:
                 tmp.write_bytes(topic.encode("utf-8") + b"\n" + payload)
             self._unsent.append(n)

@@ -46,3 +46,13 @@ def test_in_flight_messages_are_not_dropped(tmp_path):
 def test_bound_is_checked(tmp_path):
     with pytest.raises(EdgeferError, match="--spool-max 10"):
         Spool(tmp_path, max_messages=10)
+
+
+def test_make_room_counts_the_drop_before_the_last_message(tmp_path):
+    s = Spool(tmp_path, max_messages=100)
+    for i in range(100):
+        s.put("t", str(i).encode())
+    s.make_room()
+    assert s.dropped == 1
+    s.put("t", b"end")  # the count stated in "end" is final: this put drops nothing more
+    assert s.dropped == 1 and len(s) == 100
