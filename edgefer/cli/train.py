@@ -7,8 +7,20 @@ from typing import Annotated
 
 import typer
 
-from edgefer.cli.common import DataOpt, LimitOpt, OutRunOpt, ResumeOpt, SeedOpt, handle_errors
-from edgefer.degrade import parse_factors
+from edgefer.cli.common import (
+    DataOpt,
+    LimitOpt,
+    OutRunOpt,
+    ResumeOpt,
+    SeedOpt,
+    choice,
+    factor_list,
+    finite_float,
+    handle_errors,
+    nonneg_int,
+    out_dir,
+    positive_int,
+)
 from edgefer.errors import EdgeferError
 
 app = typer.Typer(help="Train the FER model (B0/B1), the SR baseline (B2) or FSR-FER's G and D.", no_args_is_help=True)
@@ -16,6 +28,20 @@ app = typer.Typer(help="Train the FER model (B0/B1), the SR baseline (B2) or FSR
 EpochsOpt = Annotated[int, typer.Option("--epochs", help="Passes over the training split.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Faces per step.")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine schedule).")]
+
+
+def check_run(data: Path, out: Path, epochs: int, batch_size: int, lr: float, limit: int | None, *,
+              min_epochs: int = 1) -> None:
+    """The options every trainer shares, checked before any data is read or anything is written."""
+    if not data.exists():
+        raise EdgeferError(f"--data {data}: no such file or folder")
+    out_dir("--out", out)
+    nonneg_int("--epochs", epochs) if min_epochs == 0 else positive_int("--epochs", epochs)
+    positive_int("--batch-size", batch_size)
+    finite_float("--lr", lr, 0.0, 10.0, lo_open=True)
+    positive_int("--limit", limit, allow_none=True)
+    if limit is not None and batch_size > limit:  # every epoch would run 0 steps (the rest: RunDir's check)
+        raise EdgeferError(f"--batch-size {batch_size} is larger than --limit {limit}: no full batch to train on")
 
 
 @app.command("fer")
@@ -43,19 +69,24 @@ def fer(
     widths: Annotated[str, typer.Option("--widths", help="Channel widths of the four stages.")] = "32,64,128,256",
 ) -> None:
     """Train the FER network on sharp faces (B0), with multi-resolution augmentation (B1), or the edge recipe."""
+    check_run(data, out, epochs, batch_size, lr, limit)
+    choice("--recipe", recipe, ("plain", "edge"))
+    choice("--sampler", sampler, ("uniform", "balanced"))
+    parsed = factor_list("--factors", factors)
+    finite_float("--kd-alpha", kd_alpha, 0.0, 1.0)
+    finite_float("--logit-adjust", logit_adjust, 0.0, 10.0, allow_none=True)
+    finite_float("--p-sharp", p_sharp, 0.0, 1.0, allow_none=True)
+    if teacher is not None and not teacher.is_file():
+        raise EdgeferError(f"--teacher {teacher}: no such checkpoint")
     from edgefer.training.fer import FERConfig, train_fer
 
-    if recipe not in ("plain", "edge"):
-        raise EdgeferError(f"--recipe {recipe!r}: choose plain or edge")
-    if sampler not in ("uniform", "balanced"):
-        raise EdgeferError(f"--sampler {sampler!r}: choose uniform or balanced")
     try:
         width_list = [int(w) for w in widths.split(",")]
         assert len(width_list) == 4 and all(w > 0 for w in width_list)
     except (ValueError, AssertionError):
         raise EdgeferError(f"--widths {widths!r}: four positive integers, comma-separated") from None
     edge = recipe == "edge"
-    cfg = FERConfig(data=str(data), multires=multires or edge, factors=list(parse_factors(factors)), epochs=epochs,
+    cfg = FERConfig(data=str(data), multires=multires or edge, factors=parsed, epochs=epochs,
                     batch_size=batch_size, lr=lr, seed=seed, limit=limit, widths=width_list,
                     val_factors=[1, 4, 8] if multires or edge else [1, 4],
                     input_norm="face" if edge else "fixed", soft_targets=edge, photometric=edge,
@@ -67,6 +98,11 @@ def fer(
 
 
 FerCkptOpt = Annotated[Path, typer.Option("--fer", help="The fixed FER checkpoint (kind 'fer').")]
+
+
+def check_fixed_fer(fer: Path) -> None:
+    if not fer.is_file():
+        raise EdgeferError(f"--fer {fer}: no such checkpoint" + (" (it is a folder)" if fer.is_dir() else ""))
 
 
 @app.command("sr")
@@ -84,9 +120,12 @@ def sr(
     resume: ResumeOpt = False,
 ) -> None:
     """B2: train a small image-SR network; the checkpoint runs SR, then the sharp FER model."""
+    check_run(data, out, epochs, batch_size, lr, limit)
+    parsed = factor_list("--factors", factors)
+    check_fixed_fer(fer)
     from edgefer.training.sr import SRConfig, train_sr
 
-    cfg = SRConfig(data=str(data), fer=str(fer), factors=list(parse_factors(factors)), epochs=epochs,
+    cfg = SRConfig(data=str(data), fer=str(fer), factors=parsed, epochs=epochs,
                    batch_size=batch_size, lr=lr, seed=seed, limit=limit)
     typer.echo(f"model: {train_sr(cfg, str(out), resume)}")
 
@@ -112,9 +151,17 @@ def fsr(
     resume: ResumeOpt = False,
 ) -> None:
     """FSR-FER: pre-train G on feature MSE, then train G and D adversarially on a fixed FER model."""
+    check_run(data, out, epochs, batch_size, lr, limit, min_epochs=0)
+    nonneg_int("--pretrain-epochs", pretrain_epochs)
+    if pretrain_epochs + epochs == 0:
+        raise EdgeferError("--pretrain-epochs 0 and --epochs 0: nothing to train")
+    for name, w in (("--w-adv", w_adv), ("--w-feat", w_feat), ("--w-emb", w_emb), ("--w-ce", w_ce)):
+        finite_float(name, w, 0.0, 1e6)
+    parsed = factor_list("--factors", factors)
+    check_fixed_fer(fer)
     from edgefer.training.fsr import FSRConfig, train_fsr
 
-    cfg = FSRConfig(data=str(data), fer=str(fer), factors=list(parse_factors(factors)), pretrain_epochs=pretrain_epochs,
+    cfg = FSRConfig(data=str(data), fer=str(fer), factors=parsed, pretrain_epochs=pretrain_epochs,
                     epochs=epochs, batch_size=batch_size, lr=lr, w_adv=w_adv, w_feat=w_feat, w_emb=w_emb, w_ce=w_ce,
                     reweight=reweight, seed=seed, limit=limit)
     typer.echo(f"model: {train_fsr(cfg, str(out), resume)}")
