@@ -105,8 +105,59 @@ def test_no_torch_and_no_pip_opencv(pyproject, script):
 
 
 def test_pycuda_is_built_against_the_images_cuda(script):
-    assert re.search(r"PATH=/usr/local/cuda/bin:\$PATH[^\n]*\\\n[^\n]*pip wheel[^\n]*pycuda", script)
+    assert re.search(r"PATH=/usr/local/cuda/bin:\$PATH[^\n]*\\\n[^\n]*pip wheel", script)
+    assert re.search(r'pip download[^\n]*"pycuda==\$\{PYCUDA_VERSION\}"', script)
     assert re.search(r"pip install \"\$wheels\"/pycuda-\*\.whl", script)
+
+
+def function_body(script: str, name: str) -> str:
+    m = re.search(rf"^{name}\(\) \{{\n(.*?)^\}}", script, re.S | re.M)
+    assert m, f"no function {name}() in docker/jetson-install.sh"
+    return m.group(1)
+
+
+def test_build_never_imports_tensorrt(script):
+    """Issue #7, 1: on JetPack 6 `import tensorrt` needs libnvdla_compiler.so, mounted only at docker run."""
+    build_steps = "\n".join(line for line in script.split("\nsmoke() {")[0].splitlines()  # what docker build runs
+                            if not line.lstrip().startswith("#"))
+    assert not re.search(r"import tensorrt|__import__\(.tensorrt|import_module\(.tensorrt", build_steps)
+    present = function_body(script, "tensorrt_bindings_present")
+    assert 'find_spec("tensorrt")' in present and "dpkg -s python3-libnvinfer" in present
+    assert "import tensorrt" in function_body(script, "smoke")  # the import is checked at run time instead
+
+
+def test_l4t_apt_sources_and_key_are_explicit(script):
+    body = function_body(script, "l4t_apt_sources")
+    assert 'L4T_RELEASE="r36.4"' in script and 'L4T_SOC="t234"' in script
+    assert "https://repo.download.nvidia.com/jetson/common $L4T_RELEASE main" in body
+    assert "https://repo.download.nvidia.com/jetson/$L4T_SOC $L4T_RELEASE main" in body
+    assert "jetson-ota-public.asc" in script and "signed-by=$L4T_KEYRING" in body and "gpg --dearmor" in body
+    runtime = function_body(script, "runtime")
+    assert runtime.index("l4t_apt_sources") < runtime.index("apt_install libopencv-python")
+
+
+def test_old_opencv_fails_the_build(script):
+    """No silent fallback to Ubuntu's OpenCV 4.5: the vendored YuNet needs 4.8."""
+    assert 'MIN_OPENCV="4.8"' in script
+    assert "python3-opencv" not in function_body(script, "runtime").replace("# ", "")
+    check = function_body(script, "self_check")
+    assert re.search(r"if have < need:\n\s+sys\.exit\(", check), "OpenCV < 4.8 must exit non-zero"
+    assert "warning" not in check.lower()
+
+
+def test_pycuda_has_no_curand_and_is_ldd_checked(script):
+    """Issue #7, 9: the runtime image has no libcurand."""
+    wheel = function_body(script, "pycuda_wheel")
+    assert "s/^CUDA_ENABLE_CURAND = True/CUDA_ENABLE_CURAND = False/" in wheel
+    assert "grep -q '^CUDA_ENABLE_CURAND = False' siteconf.py" in wheel
+    check = function_body(script, "self_check")
+    assert 'ldd "$driver_so" | grep -q libcurand' in check
+    assert "grep 'not found' | grep -v 'libcuda\\.so'" in check
+
+
+def test_script_refuses_unknown_steps():
+    r = subprocess.run(["bash", str(SCRIPT), "nonsense"], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage:" in r.stderr and "smoke" in r.stderr
 
 
 def test_the_vendored_yunet_reaches_the_image(pyproject, script):
@@ -128,8 +179,14 @@ def test_script_is_valid_bash_and_lints_clean_when_linters_exist():
 def test_docs_give_the_docker_run_line():
     doc = (ROOT / "docs" / "jetson.md").read_text()
     for flag in ("--runtime nvidia", "/tmp/argus_socket:/tmp/argus_socket", "--device /dev/video0", "/work/export",
-                 "build-engine --onnx export/fsrfer.onnx --precision fp16", "docker build -f Dockerfile.jetson"):
+                 "build-engine --onnx export/fsrfer.onnx --precision fp16", "docker build -f Dockerfile.jetson",
+                 "--int8-mode qdq-fp16"):
         assert flag in doc, flag
+    # the run-time smoke test (TensorRT can only be imported under --runtime nvidia)
+    assert re.search(r"docker run --rm --runtime nvidia [^\n]*-c \"import tensorrt, pycuda\.driver", doc)
+    # --runtime nvidia mounts the Jetson's drivers and libraries; TensorRT itself is in the image
+    assert not re.search(r"--runtime nvidia`?:[^\n]*TensorRT libraries of the host", doc)
+    assert "NOT run on a GPU" in doc or "not run on a GPU" in doc
 
 
 def test_dockerfile_and_install_script_lint_clean():
