@@ -3,8 +3,8 @@
 Called by ``edgefer.camera.pipeline.run_loop`` after each frame with (frame index, source time, faces,
 RunOutputs). It publishes, through the spool:
     status    "start" now; "end" at close, with the run's counts
-    interval  every ``interval_s`` of wall time that had frames: frames, fps, faces, max_faces, unknown,
-              counts per class (face-frames by smoothed label)
+    interval  per ``interval_s`` slot of the wall clock (aligned on multiples of it, so cameras agree) that
+              had frames: frames, fps, faces, max_faces, unknown, counts per class (face-frames by smoothed label)
     face      unless privacy: "appear" (new track), "label" (its smoothed label changed), "end" (unseen for
               END_AFTER_FRAMES processed frames, or the run ended). Box and size only: never pixels.
 """
@@ -66,7 +66,7 @@ class FleetSink:
 
     def __call__(self, frame: int, t: float, faces: list[FaceResult], outputs: Any = None) -> None:
         now = self.clock()
-        if self._start is not None and now - self._start >= self.interval_s:
+        if self._start is not None and self._slot(now) != self._slot(self._start):
             self._flush(now)  # the interval [start, now) closes before this frame, which opens the next
         if self._start is None:
             self._start = now
@@ -78,6 +78,11 @@ class FleetSink:
             self._unknown += f.label == UNKNOWN
         if not self.privacy:
             self._face_events(frame, faces)
+
+    def _slot(self, t: float) -> int:
+        # Intervals are aligned on the wall clock (multiples of interval_s since the epoch), so every
+        # camera of a fleet closes its intervals at the same instants and `fleet` buckets them one to one.
+        return int(t // self.interval_s)
 
     def _flush(self, now: float) -> None:
         if not self._frames:

@@ -58,3 +58,17 @@ def test_privacy_sends_no_face_message(tmp_path):
     assert summary["fleet"]["face_events"] == 0
     for _, m in sent:
         assert "box" not in m and "track" not in m
+
+
+def test_intervals_are_aligned_on_the_wall_clock(tmp_path):
+    pub, clock = RecordingPublisher(tmp_path / "spool"), Clock()
+    clock.t += 0.6  # the camera starts mid-second
+    sink = FleetSink(pub, "cam0", "p", True, interval_s=1.0, clock=clock)
+    sink.start(RunnerStandIn(str(model_file(tmp_path))))
+    for i in range(10):
+        sink(i, i / 4, [face(1)])
+        clock.t += 0.25
+    sink.close()
+    intervals = [m for _, m in pub.sent if m["kind"] == "interval"]
+    assert [m["frames"] for m in intervals] == [2, 4, 4]  # .6 .85 | 1.1 ... 1.85 | 2.1 ... 2.85
+    assert [int(m["start"]) for m in intervals] == [1_800_000_000, 1_800_000_001, 1_800_000_002]
