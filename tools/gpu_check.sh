@@ -2,7 +2,7 @@
 # The GPU check of issue #7, in one go (under 10 minutes): everything on the GPU path that needs no TensorRT,
 # plus the TensorRT tests where TensorRT happens to be installed.
 #
-#   tools/gpu_check.sh [OUT]        (default OUT: gpu_check/; PYTHON=... picks the interpreter)
+#   tools/gpu_check.sh [OUT]        (default: $OUT, else gpu_check/; PYTHON=... picks the interpreter)
 #
 # Runs every test marked `gpu` in tests/gpu, tests/engine and tests/backends:
 #   - the CUDA memory layer over cuda-python and over pycuda (allocate, copy, stream, events, free);
@@ -14,7 +14,7 @@
 # Exit status: pytest's (0 = every test passed or skipped with its reason in pytest.txt).
 set -uo pipefail
 
-OUT="${1:-gpu_check}"
+OUT="${1:-${OUT:-gpu_check}}"  # the device tool sets $OUT: its files come back
 PY="${PYTHON:-python3}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$OUT"
