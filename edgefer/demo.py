@@ -44,7 +44,7 @@ def run_demo(model: Path, out: Path, factors: tuple[int, ...], n_faces: int, she
             "labels": dict(Counter(CLASSES[i] for i in pred).most_common()),
         }
     out.mkdir(parents=True, exist_ok=True)
-    sheet = contact_sheet(sharp[:sheet_faces], probs, factors, out / "contact_sheet.png")
+    sheet = contact_sheet(sharp[:sheet_faces], probs, factors, out / "contact_sheet.png", crops.shape[-1])
     summary["contact_sheet"] = str(sheet)
     from edgefer.fileio import write_json
 
@@ -52,7 +52,15 @@ def run_demo(model: Path, out: Path, factors: tuple[int, ...], n_faces: int, she
     return summary
 
 
-def contact_sheet(faces: np.ndarray, probs: dict[int, np.ndarray], factors: tuple[int, ...], path: Path) -> Path:
+def detail_label(factor: int, source_px: int = 25) -> str:
+    """How much detail the face keeps at ``factor``: the model input (48 px) shrunk to 48/f px, but never more than
+    the source crop had. LFW crops are 25 px, so ×1 (48 px) and ×2 (24 px) both show the source's detail."""
+    px = lr_size(INPUT_SIZE, factor)
+    return f"{source_px} px (source)" if px >= source_px - 1 else f"{px} px"
+
+
+def contact_sheet(faces: np.ndarray, probs: dict[int, np.ndarray], factors: tuple[int, ...], path: Path,
+                  faces_px: int = 25) -> Path:
     from edgefer.plots import _pyplot, _save
 
     plt = _pyplot()
@@ -67,7 +75,7 @@ def contact_sheet(faces: np.ndarray, probs: dict[int, np.ndarray], factors: tupl
             ax.imshow(shown[i], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            head = f"×{f}: {min(lr_size(INPUT_SIZE, f), 25)} px\n" if i == 0 else ""
+            head = f"×{f}: {detail_label(f, faces_px)}\n" if i == 0 else ""
             ax.set_title(f"{head}{CLASSES[k]} {p[k]:.2f}", fontsize=7, pad=2)
     fig.suptitle("edgefer demo: one model, every face size (LFW faces, scikit-image)", fontsize=9)
     return _save(fig, path)

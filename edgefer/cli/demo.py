@@ -40,7 +40,7 @@ def demo_command(
     for f, r in s["per_factor"].items():
         top = ", ".join(f"{k} {v}" for k, v in list(r["labels"].items())[:3])
         table.add_row(f"×{f}", str(r["face_px"]), f"{100 * r['agreement_with_sharp']:.0f}%", f"{r['mean_confidence']:.2f}", top)
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
     typer.echo(f"contact sheet: {s['contact_sheet']}\nsummary: {out / 'summary.json'}")
     if not chain:
         return
@@ -58,3 +58,8 @@ def demo_command(
     for name in ("annotated_video", "faces_jsonl", "crowd_png", "summary"):
         if name in i["files"]:
             typer.echo(f"  {name}: {i['files'][name]}")
+    from edgefer.camera.defaults import choose_model
+
+    nxt = choose_model()  # the demo's graphs stay in its own folder; say what a plain `infer` will run
+    typer.echo(f"next: edgefer infer --source VIDEO|PHOTO|DIR runs {nxt.path.name} ({nxt.why}); "
+               "for your own INT8 graph on an x86 CPU: edgefer export && edgefer calibrate --data DIR --target cpu")

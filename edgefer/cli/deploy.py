@@ -75,7 +75,7 @@ def calibrate_command(
         for name in ("fp32", "int8"):
             table.add_row(name, *(f"{100 * a[name]['accuracy'][k]:.2f}" for k in keys))
         table.add_row("drop (points)", *(f"{a['drop_points'][k]:+.2f}" for k in keys))
-        Console().print(table)
+        Console(width=max(Console().width, 120)).print(table)
 
 
 def build_engine_command(

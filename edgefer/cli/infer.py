@@ -170,7 +170,7 @@ def bench_command(
     r = run_bench(model, parse_ints(batch, "--batch"), iters, parse_ints(faces, "--faces"), frames,
                   parse_pair(frame_size, "--frame-size", "x"), parse_pair(face_px, "--face-px", "-"), detector,
                   detector_model, threads, clip, end_to_end=not no_end_to_end, det_width=parse_det_width(det_width))
-    console = Console()
+    console = Console(width=max(Console().width, 120))  # tables are wider than 80 columns (piped output)
     table = Table(title=f"{Path(r['model']).name} on {r['backend']}: runner latency ({r['iters']} calls)")
     for col in ("batch", "median ms", "p90 ms", "ms / face", "faces/s"):
         table.add_column(col, justify="right")

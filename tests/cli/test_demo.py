@@ -32,3 +32,11 @@ def test_demo_runs_the_bundled_model_on_shipped_faces(tmp_path):
 def test_demo_bad_factors(tmp_path):
     r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--factors", "0", "--no-chain"])
     assert r.exit_code == 2 and "--factors" in r.output
+
+
+def test_contact_sheet_labels_say_how_much_detail_is_left():
+    from edgefer.demo import detail_label
+
+    # LFW crops are 25 px: x1 (48 px input) and x2 (24 px) carry the same detail; smaller factors shrink it
+    assert detail_label(1) == detail_label(2) == "25 px (source)"
+    assert [detail_label(f) for f in (3, 4, 8)] == ["16 px", "12 px", "6 px"]
