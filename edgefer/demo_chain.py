@@ -27,6 +27,7 @@ def _step(name: str, t0: float, steps: dict[str, float]) -> float:
 def run_chain(model: Path, out: Path, clip_faces: int = 12, clip_frames: int = 45) -> dict[str, Any]:
     from edgefer.camera.clip import make_crowd_clip
     from edgefer.camera.pipeline import InferOptions, run_infer
+    from edgefer.deploy.calibrate import quiet_quantizer
     from edgefer.deploy.calibset import make_calibration_set
     from edgefer.deploy.onnx_export import export_model
     from edgefer.deploy.quantize import qdq_violations, quantize_qdq
@@ -43,7 +44,8 @@ def run_chain(model: Path, out: Path, clip_faces: int = 12, clip_frames: int = 4
     faces = preprocess_faces(list(lfw_faces(100)))[:, 0]
     x, _, _ = make_calibration_set(faces, samples=100, seed=0)
     int8 = fp32.with_name(fp32.stem + ".int8.onnx")
-    quantize_qdq(fp32, x, int8, "entropy")
+    with quiet_quantizer():
+        quantize_qdq(fp32, x, int8, "entropy")
     problems = qdq_violations(int8)
     if problems:
         raise EdgeferError(f"{int8}: Q/DQ graph breaks TensorRT's rules: {problems[0]}")

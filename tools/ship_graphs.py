@@ -33,7 +33,7 @@ CALIB_SPLIT, CALIB_SAMPLES, CALIB_SEED, CALIB_METHOD = "train", 512, 0, "entropy
 
 def ship(checkpoint: Path, data: Path) -> dict:
     from edgefer.checkpoint import load_checkpoint
-    from edgefer.deploy.calibrate import copy_metadata, set_metadata
+    from edgefer.deploy.calibrate import copy_metadata, quiet_quantizer, set_metadata
     from edgefer.deploy.calibset import load_or_make_calibration_set
     from edgefer.deploy.onnx_export import export_model
     from edgefer.deploy.quantize import quantize_qdq
@@ -50,7 +50,8 @@ def ship(checkpoint: Path, data: Path) -> dict:
         set_metadata(fp32, meta)
         x, calib = load_or_make_calibration_set(data, CALIB_SPLIT, CALIB_SAMPLES, CALIB_SEED, tmp / "calibration")
         int8 = tmp / "export" / SHIPPED_INT8_CPU.name
-        quantize_qdq(fp32, x, int8, CALIB_METHOD, target="cpu")
+        with quiet_quantizer():
+            quantize_qdq(fp32, x, int8, CALIB_METHOD, target="cpu")
         copy_metadata(fp32, int8)
         for src, dst in ((fp32, SHIPPED_FP32), (int8, SHIPPED_INT8_CPU)):
             with atomic_path(dst) as t:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,23 @@ log = logging.getLogger("edgefer.calibrate")
 
 def int8_path_for(onnx_path: Path, target: str = "tensorrt") -> Path:
     return onnx_path.with_name(onnx_path.stem + (".int8.onnx" if target == "tensorrt" else ".int8-cpu.onnx"))
+
+
+@contextlib.contextmanager
+def quiet_quantizer() -> Iterator[None]:
+    """ONNX Runtime's calibrator print()s "Collecting tensor data ..." and logs on the root logger: keep that out of
+    the user's terminal (it goes to the debug log instead; ``edgefer -v`` shows it)."""
+    buf = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(buf):
+            yield
+    finally:
+        root.setLevel(level)
+        for line in buf.getvalue().splitlines():
+            log.debug("onnxruntime.quantization: %s", line)
 
 
 def set_metadata(path: Path, props: dict[str, str]) -> None:
@@ -87,7 +106,8 @@ def calibrate(onnx_path: Path, data: Path, split: str, samples: int, method: str
     warnings = calibration_warnings(samples, len(x), split, eval_split, data)
     for w in warnings:
         log.warning(w)
-    quantize_qdq(onnx_path, x, out, method, target=target)
+    with quiet_quantizer():
+        quantize_qdq(onnx_path, x, out, method, target=target)
     copy_metadata(onnx_path, out)
     problems = qdq_violations(out) if target == "tensorrt" else []
     if problems:

@@ -147,3 +147,28 @@ def test_rule_checker_catches_a_quantized_graph_output(fp32_onnx, tmp_path):
     assert graph_output_producers(tmp_path / "out.onnx") == {"logits": "DequantizeLinear"}
     problems = qdq_violations(tmp_path / "out.onnx")
     assert any("graph output 'logits' comes from a DequantizeLinear" in p for p in problems), problems
+
+
+def test_calibrate_warns_where_the_user_sees_it(fp32_onnx, ferplus_tiny, tmp_path, capsys):
+    """Fewer faces than asked, and calibrating on the evaluated split: warnings in the manifest (the CLI prints them)."""
+    from edgefer.deploy.calibrate import calibration_warnings
+
+    m = calibrate(fp32_onnx, ferplus_tiny, "train", 100_000, "minmax", tmp_path / "q.onnx", 0, tmp_path / "cal", "train", (1,), "cpu")
+    assert any("has only" in w for w in m["warnings"]) and any("are the same" in w for w in m["warnings"])
+    assert "Collecting tensor data" not in capsys.readouterr().out  # ONNX Runtime's print()s stay out of the terminal
+    assert calibration_warnings(10, 10, "train", "val", tmp_path) == []
+
+
+def test_metadata_travels_to_the_int8_graph(fp32_onnx, ferplus_tiny, tmp_path):
+    import shutil
+
+    import onnx
+
+    from edgefer.deploy.calibrate import set_metadata
+
+    src = tmp_path / "m.onnx"
+    shutil.copy(fp32_onnx, src)
+    set_metadata(src, {"edgefer.abstain": '{"min_confidence": 0.4}'})
+    calibrate(src, ferplus_tiny, "train", 16, "minmax", tmp_path / "m.int8.onnx", 0, tmp_path / "cal", None, (1,))
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.int8.onnx")).metadata_props}
+    assert props["edgefer.abstain"] == '{"min_confidence": 0.4}'
