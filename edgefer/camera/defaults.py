@@ -36,7 +36,7 @@ MIN_FACE_PX = 8.0
 # still come from the full frame). Detection cost grows with the pixel count: 193 ms per 1080p frame.
 # The faces-found / fps trade-off behind this number is in BENCHMARKS.md ("Detector input size").
 DET_WIDTH = "auto"
-DET_AUTO_MAX_WIDTH = 960
+DET_AUTO_MAX_WIDTH = 1280
 # Per-track EMA weight of the newest frame: 0.4 settles within ~5 frames (a third of a second at 15 fps).
 EMA_ALPHA = 0.4
 

@@ -29,7 +29,7 @@ InferModelOpt = Annotated[Path | None, typer.Option(
                     "this machine runs: a TensorRT engine in export/, else the shipped INT8 graph on x86 CPUs with fast "
                     "int8, else the shipped FP32 graph (never torch); the run says which and why.")]
 DetWidthOpt = Annotated[str, typer.Option("--det-width", help="YuNet's input width: auto (frames wider than "
-                                          "960 px are scaled down to 960 for detection; crops keep full resolution), full "
+                                          "1280 px are scaled down to 1280 for detection; crops keep full resolution), full "
                                           "(the frame's own width), or a width in px (larger than the frame up-scales: "
                                           "finds smaller faces, slower).")]
 DetectorOpt = Annotated[str, typer.Option("--detector", help="yunet (default: finds faces down to ~12 px) | haar (OpenCV 4.x builds only).")]
@@ -77,7 +77,14 @@ def infer_command(
     from edgefer.camera.images import image_paths
     from edgefer.camera.pipeline import InferOptions, run_infer
     from edgefer.camera.sources import parse_source
+    from edgefer.cli.common import finite_float, positive_int, threads_opt
 
+    # the option layer (issue #11): NaN, 0, negative and huge values fail here, before any work or write
+    finite_float("--min-face", min_face, 1.0, unit=" px")
+    finite_float("--det-score", det_score, 0.0, 1.0)
+    finite_float("--min-confidence", min_confidence, 0.0, 1.0, allow_none=True)
+    positive_int("--max-frames", max_frames, allow_none=True)
+    threads_opt("--threads", threads)
     width = parse_det_width(det_width)
     images = image_paths(source)
     if model is None:
@@ -161,8 +168,15 @@ def bench_command(
     from edgefer.errors import EdgeferError
     from edgefer.fileio import write_json
 
+    from edgefer.cli.common import out_file, positive_int, threads_opt
+
     if clip is not None and not clip.is_file():
         raise EdgeferError(f"--clip {clip}: no such video file")
+    positive_int("--iters", iters, maximum=1_000_000)
+    positive_int("--frames", frames, maximum=1_000_000)
+    threads_opt("--threads", threads)
+    if json_out is not None:
+        out_file("--json", json_out)
     if model is None:
         choice = choose_model()
         model = choice.path
