@@ -212,7 +212,17 @@ class FrameReader:
         return None
 
     def start(self, should_stop: Callable[[], bool] | None = None) -> FrameReader:
-        """Open the source (live ones: retried with back-off for ``open_timeout_s``) and start reading.
+        """Open the source (unless ``open()`` did) and start the reading thread."""
+        if self._cap is None:
+            self.open(should_stop)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="edgefer-reader", daemon=True)
+            self._thread.start()
+        return self
+
+    def open(self, should_stop: Callable[[], bool] | None = None) -> FrameReader:
+        """Open the source (live ones: retried with back-off for ``open_timeout_s``), without a thread, so
+        that a caller can create its outputs in between (issue #11: no thread before the writers exist).
         ``should_stop()`` true while still opening (e.g. Ctrl-C) raises KeyboardInterrupt."""
         deadline = time.monotonic() + (self.opts.open_timeout_s if self.spec.live else 0.0)
         delay, tries = self.opts.backoff_s[0], 0
@@ -232,8 +242,6 @@ class FrameReader:
             raise EdgeferError(f"{self.spec.describe()}: cannot open the source{after}; {open_failure(self.spec)}")
         fps = _prop(self._cap, "CAP_PROP_FPS")
         self.stats.fps = fps if 0 < fps < 1000 else 0.0
-        self._thread = threading.Thread(target=self._run, name="edgefer-reader", daemon=True)
-        self._thread.start()
         return self
 
     # the reading thread ----------------------------------------------------------------------

@@ -75,7 +75,7 @@ def nonneg_int(name: str, value: int, *, maximum: int | None = None) -> int:
 
 
 def finite_float(name: str, value: float | None, lo: float | None = None, hi: float | None = None, *,
-                 lo_open: bool = False, hi_open: bool = False, allow_none: bool = False) -> float | None:
+                 lo_open: bool = False, hi_open: bool = False, allow_none: bool = False, unit: str = "") -> float | None:
     """A finite float in [lo, hi] (open ends with lo_open / hi_open); NaN and ±inf are refused."""
     if value is None:
         if allow_none:
@@ -85,6 +85,8 @@ def finite_float(name: str, value: float | None, lo: float | None = None, hi: fl
         raise EdgeferError(f"{name} must be a finite number, got {value}")
     low_bad = lo is not None and (value <= lo if lo_open else value < lo)
     high_bad = hi is not None and (value >= hi if hi_open else value > hi)
+    if low_bad and hi is None and not lo_open:
+        raise EdgeferError(f"{name} must be at least {lo:g}{unit}, got {value:g}")
     if low_bad or high_bad:
         left = "" if lo is None else f"{'(' if lo_open else '['}{lo:g}"
         right = "" if hi is None else f"{hi:g}{')' if hi_open else ']'}"
