@@ -27,7 +27,7 @@ from edgefer import __version__
 from edgefer.backends.base import Runner
 from edgefer.camera.annotate import Display, VideoSink, draw
 from edgefer.camera.defaults import CROP_MARGIN, DET_WIDTH, EMA_ALPHA, MIN_FACE_PX
-from edgefer.camera.outputs import UNKNOWN, FaceResult, RunOutputs
+from edgefer.camera.outputs import UNKNOWN, FaceResult, RunOutputs, check_outputs
 from edgefer.camera.signals import StopFlag, stop_on_signals
 from edgefer.camera.sources import (
     Capture,
@@ -142,8 +142,9 @@ def run_infer(model: str | Path | Runner, source: str | SourceSpec, out: str | P
     opts = options or InferOptions()
     if opts.save_video and not opts.save_frames:
         raise EdgeferError("--save-video and --no-save-frames contradict each other: privacy mode saves no video")
-    if opts.min_face < 1:
+    if not opts.min_face >= 1:  # `not >=` also refuses NaN
         raise EdgeferError(f"--min-face must be at least 1 px, got {opts.min_face:g}")
+    check_outputs(Path(out), opts.save_frames and opts.save_video)  # before the model loads or anything is written
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
     det = make_detector(detector, detector_model, det_score, opts.det_width) if isinstance(detector, str) else detector
     display = Display() if opts.display else None
@@ -162,16 +163,21 @@ def _run(runner: Runner, spec: SourceSpec, out: Path, det: Any, opts: InferOptio
     stop = StopFlag()
     reader = FrameReader(spec, capture_factory, source_options)
     with stop_on_signals(stop):
-        reader.start(should_stop=stop.is_set)  # a source that never opens fails here, before anything is written
-        outputs = RunOutputs(out, save_frames=opts.save_frames)
-        video = VideoSink(out / "annotated.mp4", reader.stats.fps) if opts.save_video else None
-        stage = FaceStage(det, runner, opts, StageTimer())
-        for sink in sinks:
-            if hasattr(sink, "start"):
-                sink.start(runner)
+        reader.open(should_stop=stop.is_set)  # a source that never opens fails here, before anything is written
+        try:  # the output folder and every writer exist before any thread starts (issue #11)
+            outputs = RunOutputs(out, save_frames=opts.save_frames)
+            video = VideoSink(out / "annotated.mp4", reader.stats.fps) if opts.save_video else None
+            stage = FaceStage(det, runner, opts, StageTimer())
+            for sink in sinks:
+                if hasattr(sink, "start"):
+                    sink.start(runner)
+        except BaseException:
+            reader.close()  # releases the capture (no thread was started)
+            raise
         n, seconds, error = 0, 0.0, None
         t_start = time.perf_counter()
         try:
+            reader.start(should_stop=stop.is_set)
             n, seconds = run_loop(reader, stage, outputs, opts, stop, video, display, sinks)
         except BaseException as e:  # finalise the outputs, then let it propagate
             error = e
@@ -179,20 +185,21 @@ def _run(runner: Runner, spec: SourceSpec, out: Path, det: Any, opts: InferOptio
             n = outputs.frames
             raise
         finally:
-            reader.close()
-            if display is not None:
-                display.close()
-            video_path = video.close() if video is not None else None
-            if error is not None:
-                stopped = "SIGINT" if isinstance(error, KeyboardInterrupt) else f"error: {' '.join(str(error).split())[:200]}"
-            else:
-                stopped = stop.reason or reader.stats.end
-            summary = _summary(runner, spec, det, opts, stage, reader, outputs, n, seconds, stopped)
-            for sink in sinks:
-                summary.update(sink.close() if hasattr(sink, "close") else {})
-            if video_path is not None:
-                summary["files"] = {"annotated_video": str(video_path)}
-            summary = outputs.finalise(summary)
+            with stop.finalising():  # a further Ctrl-C now is counted, not raised: the summary is written
+                reader.close()
+                if display is not None:
+                    display.close()
+                video_path = video.close() if video is not None else None
+                if error is not None:
+                    stopped = "SIGINT" if isinstance(error, KeyboardInterrupt) else f"error: {' '.join(str(error).split())[:200]}"
+                else:
+                    stopped = stop.reason or reader.stats.end
+                summary = _summary(runner, spec, det, opts, stage, reader, outputs, n, seconds, stopped)
+                for sink in sinks:
+                    summary.update(sink.close() if hasattr(sink, "close") else {})
+                if video_path is not None:
+                    summary["files"] = {"annotated_video": str(video_path)}
+                summary = outputs.finalise(summary)
     if n == 0 and not spec.live and stopped in ("end of file", "truncated?"):
         raise EdgeferError(f"{spec.text}: no frame could be decoded (truncated or not a video)")
     return summary
