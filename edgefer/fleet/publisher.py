@@ -3,7 +3,8 @@
 ``send`` only writes to the spool (never blocks the camera loop on the network). The thread hands the
 oldest unsent message to paho while connected, with at most ``WINDOW`` unacknowledged at a time; paho
 resends those after a reconnection (persistent session), so the order holds across an outage.
-``close`` waits up to ``drain_s`` for the spool to empty; what is left stays on disk for the next run.
+``close`` waits up to ``drain_s`` for the spool to empty (up to RECONNECT_GRACE_S only while
+disconnected); what is left stays on disk for the next run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from edgefer.fleet.client import Connection
 from edgefer.fleet.spool import Spool
 from edgefer.fleet.url import Broker
 
+RECONNECT_GRACE_S = 5.0  # at exit, how long a disconnected publisher waits for the broker to come back
 WINDOW = 32  # unacknowledged messages handed to paho at once (bounds its memory while the broker is away)
 
 
@@ -86,8 +88,10 @@ class Publisher:
 
     def close(self, drain_s: float = 10.0) -> dict[str, Any]:
         """Send what is spooled (up to ``drain_s``), disconnect; returns the counts for summary.json."""
-        deadline = time.monotonic() + drain_s
-        while len(self.spool) and time.monotonic() < deadline and self._thread.is_alive():
+        start = time.monotonic()
+        while len(self.spool) and self._thread.is_alive() and (now := time.monotonic()) < start + drain_s:
+            if not self.conn.connected.is_set() and now > start + min(drain_s, RECONNECT_GRACE_S):
+                break  # the broker is away: waiting sends nothing, and the spool keeps every message
             time.sleep(0.05)
         with self._cond:
             self._stop = True

@@ -231,3 +231,28 @@ def test_bad_ca_is_one_line_at_start(make_broker, tmp_path):
     junk.write_text("not a certificate\n")
     with pytest.raises(EdgeferError, match="--mqtt-ca: not a usable PEM"):
         Connection(parse_broker(url, ca=junk, environ={}), "test-junk", "test")
+
+
+def test_a_run_that_ends_offline_is_sent_by_the_next_run(make_broker, tmp_path):
+    broker = make_broker()
+    url = broker.url("site/e")
+    fleet = start_fleet(url, tmp_path / "fleet", "--cameras", "2", "--duration", "120", "--client-id", "fleet-next")
+    broker.stop()
+    runs = []
+    for online in (False, True):  # the first run never reaches the broker; the second one does
+        if online:
+            broker.start()
+        pub = Publisher(parse_broker(url, environ={}), "edgefer-cam-next", Spool(tmp_path / "spool", 1000))
+        assert pub.start() == online
+        sink = FleetSink(pub, "cam0", "site/e", privacy=True, interval_s=0.1)
+        sink.start(RunnerStandIn(str(model_file(tmp_path))))
+        drive(sink, 1.0)
+        runs.append(sink.close(drain_s=30)["fleet"])
+    first, second = runs
+    assert first["acked"] == 0 and first["unsent"] == first["messages"]  # all of it left on disk
+    assert second["recovered_from_spool"] == first["messages"] and second["unsent"] == 0
+    out, _ = fleet.communicate(timeout=120)
+    assert fleet.returncode == 0, out
+    rep = json.loads((tmp_path / "fleet" / "fleet.json").read_text())["cameras"]["cam0"]
+    assert rep[first["run"]]["complete"] and rep[first["run"]]["received"] == first["messages"]
+    assert rep[second["run"]]["complete"] and rep[second["run"]]["missing"] == 0
