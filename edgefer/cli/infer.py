@@ -91,6 +91,10 @@ def infer_command(
         choice = choose_model()
         model = choice.path
         typer.echo(f"model: {model.name} ({choice.why})", err=True)
+    if images is not None and publish is not None:
+        from edgefer.errors import EdgeferError
+
+        raise EdgeferError("--publish: still images are not a camera feed; publish from a video, camera or stream source")
     if images is not None:
         _infer_images(images, source, model, out, detector, detector_model, det_score, width, min_face, min_confidence,
                       no_save_frames, threads)
