@@ -89,7 +89,7 @@ class FaceAnalyzer:
         from edgefer.camera.detectors import make_detector
         from edgefer.camera.model import open_runner
 
-        if min_face < 1:
+        if not min_face >= 1:  # `not >=`: NaN is refused too
             raise EdgeferError(f"--min-face must be at least 1 px, got {min_face:g}")
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise EdgeferError(f"--min-confidence must be a probability in [0, 1], got {min_confidence:g}")
