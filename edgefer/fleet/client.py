@@ -2,6 +2,8 @@
 
 ``Connection.open`` checks the broker at start-up, so that what the user can fix fails with ONE line:
     a bad CA / TLS handshake, a refused user name or password  -> EdgeferError (exit 2)
+    the broker hangs up before answering (a client certificate
+    it requires is missing, a plain client on a TLS port)        -> EdgeferError (exit 2)
     an unreachable broker (refused, timed out, no route)         -> a warning: paho keeps reconnecting in
                                                                     its thread, and the spool keeps the messages
 The session is persistent (clean_session=False, a fixed client id): the broker keeps a subscriber's QoS 1
@@ -45,6 +47,7 @@ class Connection:
         self.disconnects = 0
         self._first = threading.Event()
         self._refused: str | None = None
+        self._closed_early: str | None = None  # the broker hung up before its CONNACK (TLS client auth, limits)
         self._closing = False
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
                         protocol=mqtt.MQTTv311)
@@ -77,6 +80,9 @@ class Connection:
         self._first.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not self._first.is_set():
+            self._closed_early = str(reason_code)
+            self._first.set()
         if self.connected.is_set() and not self._closing:
             self.disconnects += 1
             log.warning("%s: lost the broker %s (%s); reconnecting", self.what, self.broker.describe(), reason_code)
@@ -105,6 +111,12 @@ class Connection:
             hint = f"check the user name and {PASSWORD_ENV} / --mqtt-password-file" if b.username or b.password \
                 else f"the broker wants a user name and password ({PASSWORD_ENV} / --mqtt-password-file)"
             raise EdgeferError(f"{self.what} {b.describe()}: the broker refused the connection ({self._refused}); {hint}")
+        if self._closed_early is not None and not self.connected.is_set():
+            self.close()
+            hint = ("does it require a client certificate? --mqtt-cert/--mqtt-key" if b.tls
+                    else "is it a TLS port? use mqtts:// or --mqtt-ca")
+            raise EdgeferError(f"{self.what} {b.describe()}: the broker closed the connection before answering "
+                               f"({self._closed_early}); {hint}")
         if not self.connected.is_set():
             log.warning("%s: no answer from %s within %.0f s; retrying in the background", self.what, b.describe(), timeout)
         return self.connected.is_set()

@@ -107,7 +107,11 @@ def make_certs(folder: Path) -> dict[str, Path]:
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
-    return {n: folder / f"{n}.pem" for n in ("ca", "other_ca", "server")} | {"server_key": folder / "server.key"}
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=cam-north")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "client.pem", "-days", "2")
+    return {n: folder / f"{n}.pem" for n in ("ca", "other_ca", "server", "client")} | {
+        "server_key": folder / "server.key", "client_key": folder / "client.key"}
 
 
 # the tiny ONNX model and the crowd clip of the camera tests

@@ -256,3 +256,17 @@ def test_a_run_that_ends_offline_is_sent_by_the_next_run(make_broker, tmp_path):
     rep = json.loads((tmp_path / "fleet" / "fleet.json").read_text())["cameras"]["cam0"]
     assert rep[first["run"]]["complete"] and rep[first["run"]]["received"] == first["messages"]
     assert rep[second["run"]]["complete"] and rep[second["run"]]["missing"] == 0
+
+
+def test_client_certificate(make_broker, tmp_path):
+    certs = make_certs(tmp_path / "certs")
+    broker = make_broker(f"cafile {certs['ca']}\ncertfile {certs['server']}\nkeyfile {certs['server_key']}\n"
+                         "require_certificate true\n")
+    url = broker.url("site/e", scheme="mqtts")
+    ok = Connection(parse_broker(url, ca=certs["ca"], cert=certs["client"], key=certs["client_key"], environ={}), "t-cert", "test")
+    assert ok.open()
+    ok.close()
+    with pytest.raises(EdgeferError, match="client certificate"):
+        Connection(parse_broker(url, ca=certs["ca"], environ={}), "t-nocert", "test").open()
+    with pytest.raises(EdgeferError, match="TLS port"):  # plain MQTT on the TLS listener
+        Connection(parse_broker(broker.url("site/e"), environ={}), "t-plain", "test").open()
