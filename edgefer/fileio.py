@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +15,88 @@ from typing import Any
 from edgefer.errors import EdgeferError
 
 
+# Our own temporary names (and only these are ever cleaned up):
+#   .<name>.<pid>-<random>.tmp        atomic_path's file beside the artifact
+#   .export-<pid>-<random>/           edgefer export's staging folder
+#   edgefer-quant-<pid>-<random>/     (system temp) quantization scratch; also edgefer-bench-
+# A kill leaves them behind; the next run that writes into the same folder removes those whose process is
+# gone. Names from older versions carry no pid: they are removed once older than STALE_AGE_S.
+STALE_AGE_S = 6 * 3600
+_STALE = re.compile(r"^(?:\..+\.(?:(?P<pid1>\d+)-)?[^.]+\.tmp|\.export-(?:(?P<pid2>\d+)-)?[^/]+|"
+                    r"edgefer-(?:quant|bench)-(?:(?P<pid3>\d+)-)?[^/]+|\.[^/]+\.partial\.mp4)$")
+_cleaned: set[Path] = set()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale(folder: str | Path, now: float | None = None) -> list[Path]:
+    """Remove our own leftovers in ``folder`` (see the names above) whose writer is gone; returns them.
+
+    Never touches a name we do not make, nor a leftover whose process still runs."""
+    import shutil
+    import time
+
+    folder = Path(folder)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time() if now is None else now
+    for entry in entries:
+        m = _STALE.match(entry.name)
+        if m is None:
+            continue
+        pid = next((int(g) for g in m.group("pid1", "pid2", "pid3") if g), None)
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if (pid is not None and _alive(pid)) or (pid is None and age < STALE_AGE_S):
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def clean_stale_once(folder: str | Path) -> None:
+    """``clean_stale`` at most once per folder and process (atomic_path calls it on every write)."""
+    key = Path(folder).resolve()
+    if key not in _cleaned:
+        _cleaned.add(key)
+        clean_stale(key)
+
+
+def temp_prefix(name: str) -> str:
+    """The prefix of one of our temporary names, with this process's id (for ``clean_stale``)."""
+    return f"{name}{os.getpid()}-"
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        clean_stale_once(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(f".{path.name}."), suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise EdgeferError(f"{path}: cannot write here ({e.strerror or e})") from None
     os.close(fd)

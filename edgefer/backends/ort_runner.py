@@ -41,8 +41,23 @@ class OnnxRuntimeRunner(Runner):
         self.meta = {"providers": self.session.get_providers(), "input": inputs[0].name, "output": outputs[0].name}
         self.input_type = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
         self.backend = f"onnxruntime:{self.session.get_providers()[0].replace('ExecutionProvider', '')}"
+        self._check_contract(inputs[0])
         self.active = True
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def _check_contract(self, face_input) -> None:
+        """(N, 1, 48, 48) float faces in, edgefer's classes out, finite (``edgefer.backends.contract``)."""
+        from edgefer.backends import contract
+
+        onnx_type = face_input.type.removeprefix("tensor(").removesuffix(")")
+        contract.check_input(self.path, face_input.shape, {"float": "float32"}.get(onnx_type, onnx_type))
+        k = contract.probe(self.path, self._logits, self.input_type)
+        names, where = contract.onnx_class_names(self.path, self.session.get_modelmeta().custom_metadata_map)
+        contract.check_classes(self.path, k, names, where)
+        self.meta["classes"] = names or None
+
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
         (logits,) = self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(batch, self.input_type)})
-        return softmax(logits)
+        return logits
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return softmax(self._logits(batch))

@@ -143,9 +143,9 @@ def out_dir(name: str, path: Path) -> Path:
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise EdgeferError(f"{name} {path}: {probe} is a file, not a folder")
+        raise EdgeferError(f"{name} {path}: cannot write here ({probe} is a file, not a folder)")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise EdgeferError(f"{name} {path}: {probe} is not writable")
+        raise EdgeferError(f"{name} {path}: cannot write here ({probe} is not writable)")
     return path
 
 

@@ -18,10 +18,13 @@ def export_command(
 ) -> None:
     """Export the model to ONNX (fused graph, backbone, G, head), check it against PyTorch, write manifest.json."""
     from edgefer.checkpoint import DEFAULT_MODEL
+    from edgefer.cli.common import in_file, out_dir
     from edgefer.deploy.onnx_export import export_model
     from edgefer.paths import export_dir
 
     out = out or export_dir()
+    in_file("--model", model, "checkpoint")
+    out_dir("--out", out)
     m = export_model(model or DEFAULT_MODEL, out, opset, max_batch)
     c = m["check"]
     typer.echo(f"checked {m['main']} against PyTorch on {c['faces']} at factors {c['factors']}, batches {c['batches']}: "
@@ -49,16 +52,27 @@ def calibrate_command(
     from rich.console import Console
     from rich.table import Table
 
-    from edgefer.degrade import parse_factors
+    from edgefer.cli.common import choice, factor_list, in_file, out_dir, out_file, positive_int
     from edgefer.deploy.calibrate import calibrate
     from edgefer.errors import EdgeferError
     from edgefer.paths import calibration_dir, export_dir
 
-    try:
-        parsed = parse_factors(factors)
-    except ValueError as e:
-        raise EdgeferError(f"--factors: {e}") from None
+    # every option and the graph itself before the calibration set or the INT8 graph is written (#11)
+    parsed = factor_list("--factors", factors)
+    positive_int("--samples", samples, maximum=1_000_000)
+    choice("--split", split, ("train", "val", "test", "all"))
+    choice("--eval-split", eval_split, ("train", "val", "test", "all", "none"))
+    if not data.exists():
+        raise EdgeferError(f"--data {data}: no such file or folder")
     onnx = onnx or export_dir() / "fsrfer.onnx"
+    in_file("--onnx", onnx, "ONNX file (run `edgefer export` first)")
+    if out is not None:
+        out_file("--out", out)
+    out_dir("--calib-dir", calib_dir or calibration_dir())
+    from edgefer.backends.ort_runner import OnnxRuntimeRunner
+
+    with OnnxRuntimeRunner(str(onnx), providers=["CPUExecutionProvider"]):  # the model contract (input, classes, finite)
+        pass
     m = calibrate(onnx, data, split, samples, method, out, seed, calib_dir or calibration_dir(),
                   None if eval_split == "none" else eval_split, parsed, target)
     for w in m.get("warnings", []):  # after the progress bars, where the user reads

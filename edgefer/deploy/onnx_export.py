@@ -6,10 +6,13 @@ output "logits": (N, 8), softmax left to the runtime):
 - ``backbone.onnx`` faces -> "features" (N, 128, 6, 6), ``g.onnx`` features -> "features_sr",
   ``head.onnx`` features -> logits, so that G can be swapped or served apart.
 Everything is written to a temporary folder inside ``out`` and moved in only after every check passed.
+Graphs that output logits carry the class names in their metadata (``edgefer.classes``, a JSON list).
+Refused before any write: non-finite weights, an ``out`` that cannot be a folder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -18,10 +21,10 @@ from typing import Any
 
 
 from edgefer import __version__
+from edgefer.backends.contract import CLASSES_KEY, check_finite
 from edgefer.checkpoint import load_classifier
-from edgefer.fileio import sha256_file
 from edgefer.errors import EdgeferError
-from edgefer.fileio import write_json
+from edgefer.fileio import clean_stale_once, sha256_file, temp_prefix, write_json
 from edgefer.preprocess import INPUT_CHANNELS, INPUT_RANGE, INPUT_SIZE
 
 log = logging.getLogger("edgefer.export")
@@ -67,9 +70,15 @@ def export_model(model_path: Path, out: Path, opset: int = 17, max_batch: int = 
         raise EdgeferError(f"--opset {opset}: TensorRT 10's ONNX parser documents opsets 9-20; use 13-20")
     model, ckpt = load_classifier(model_path)
     kind = ckpt["kind"]
+    # NaN weights exported "max |Δp| = 0, agreement 100 %" (NaN against NaN): refuse them before any write
+    check_finite(model_path, ((k, v.detach().float().numpy()) for k, v in model.state_dict().items() if v.is_floating_point()))
+    from edgefer.cli.common import out_dir
+
+    out_dir("--out", out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+        clean_stale_once(out)  # .export-<pid>-* folders of killed exports
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(".export-"), dir=out))
     except OSError as e:
         raise EdgeferError(f"{out}: cannot write the export folder ({e.strerror or e})") from None
     try:
@@ -78,6 +87,10 @@ def export_model(model_path: Path, out: Path, opset: int = 17, max_batch: int = 
             path = tmp / name
             with torch.inference_mode():
                 _export(module.eval(), torch.rand(2, *shape) * 255, path, in_name, out_name, opset)
+            if out_name == "logits":  # the class names travel with the graph (edgefer.backends.contract)
+                graph = onnx.load(str(path))
+                onnx.helper.set_model_props(graph, {CLASSES_KEY: json.dumps(list(ckpt["classes"]))})
+                onnx.save(graph, str(path))
             try:
                 onnx.checker.check_model(str(path), full_check=True)
             except onnx.checker.ValidationError as e:
