@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgefer.backends.base import Runner
-from edgefer.camera.defaults import CROP_MARGIN, DET_WIDTH, EMA_ALPHA, MIN_FACE_PX
+from edgefer.camera.defaults import CROP_MARGIN, DET_ENHANCE, DET_WIDTH, EMA_ALPHA, MIN_FACE_PX
 from edgefer.camera.quality import assess, landmark_reason
 from edgefer.camera.outputs import UNKNOWN, FaceResult
 from edgefer.camera.tracker import IoUTracker
@@ -75,13 +75,16 @@ class FaceAnalyzer:
     model: a .onnx / .engine / .pt path, an activated ``Runner``, or None (``choose_model()``: shipped graph).
     detector: "yunet" | "haar" | an object with ``detect(frame) -> (boxes (N, 4) xywh, scores (N,))``
               (optionally ``detect_landmarks(frame) -> (boxes, scores, landmarks (N, 5, 2))``).
-    det_width: YuNet's input width in px; the frame is scaled to it for detection only (None: the frame's own).
+    det_width: YuNet's input width: "auto" (at most 1280 px), px (up or down), None (the frame's own); the frame is
+               scaled for detection only, crops come from the full frame.
+    det_enhance: "clahe" (default: YuNet sees a contrast-equalised copy; finds more dim faces) or None.
     min_confidence: None -> the model's metadata; a float overrides it (0 switches the gate off).
     track: False treats every call as an independent image (no ids carried over, no smoothing).
     """
 
     def __init__(self, model: str | Path | Runner | None = None, detector: Any = "yunet", *,
-                 det_width: int | None = DET_WIDTH, det_score: float = 0.6, detector_model: str | Path | None = None,
+                 det_width: int | str | None = DET_WIDTH, det_enhance: str | None = DET_ENHANCE, det_score: float = 0.6,
+                 detector_model: str | Path | None = None,
                  min_face: float = MIN_FACE_PX, margin: float = CROP_MARGIN, min_confidence: float | None = None,
                  ema: float = EMA_ALPHA, track: bool = True, threads: int | None = None, timer: Any = None,
                  classes: tuple[str, ...] = CLASSES) -> None:
@@ -93,7 +96,7 @@ class FaceAnalyzer:
             raise EdgeferError(f"--min-face must be at least 1 px, got {min_face:g}")
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise EdgeferError(f"--min-confidence must be a probability in [0, 1], got {min_confidence:g}")
-        self.detector = make_detector(detector, detector_model, det_score, det_width) if isinstance(detector, str) else detector
+        self.detector = make_detector(detector, detector_model, det_score, det_width, det_enhance) if isinstance(detector, str) else detector
         self.choice = None
         if model is None:
             self.choice = choose_model()

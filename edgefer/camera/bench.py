@@ -105,7 +105,7 @@ SIZE_BINS = ((0, 20), (20, 32), (32, 48), (48, 65), (65, 10_000))
 
 
 def detector_sweep(clip: Any, widths: list[int | str | None], frames: int | None = None, score: float = 0.6,
-                   iou: float = 0.4) -> list[dict[str, Any]]:
+                   iou: float = 0.4, enhance: str | None = None, transform: Any = None) -> list[dict[str, Any]]:
     """YuNet at each input width on a clip with known boxes (``edgefer.camera.clip.CrowdClip``).
 
     Per width: detection ms per frame (median), recall against the truth boxes (a truth face counts as found
@@ -116,9 +116,11 @@ def detector_sweep(clip: Any, widths: list[int | str | None], frames: int | None
     from edgefer.camera.tracker import iou_matrix
 
     images = read_clip_frames(clip.path, frames)
+    if transform is not None:  # e.g. darken the clip to stand for dim footage
+        images = [transform(im) for im in images]
     rows = []
     for width in widths:
-        det = make_detector("yunet", None, score, width)
+        det = make_detector("yunet", None, score, width, enhance)
         det.detect(images[0])  # warm-up (first call sets the input size)
         times, found, false, per_bin = [], 0, 0, {b: [0, 0] for b in SIZE_BINS}
         for img, truth in zip(images, clip.boxes):
@@ -135,7 +137,7 @@ def detector_sweep(clip: Any, widths: list[int | str | None], frames: int | None
                         per_bin[b][0] += int(ok)
                         per_bin[b][1] += 1
         n_truth = sum(len(t) for t in clip.boxes[: len(images)])
-        rows.append({"det_width": width if width is not None else "full", "frame_size": list(clip.size),
+        rows.append({"det_width": width if width is not None else "full", "enhance": enhance, "frame_size": list(clip.size),
                      "detect_median_ms": round(1e3 * float(np.median(times)), 2), "recall": round(found / max(n_truth, 1), 4),
                      "recall_by_px": {f"{a}-{b - 1}": round(h / n, 4) for (a, b), (h, n) in per_bin.items() if n},
                      "faces_by_px": {f"{a}-{b - 1}": n for (a, b), (_, n) in per_bin.items() if n},
@@ -149,7 +151,7 @@ def detector_sweep(clip: Any, widths: list[int | str | None], frames: int | None
 def run_bench(model: str | Path, batches: list[int], iters: int, faces: list[int], frames: int = 60,
               frame_size: tuple[int, int] = (640, 480), face_px: tuple[int, int] = (20, 64), detector: str = "yunet",
               detector_model: str | Path | None = None, threads: int | None = None, clip: Path | None = None,
-              end_to_end: bool = True, det_width: int | str | None = "auto") -> dict[str, Any]:
+              end_to_end: bool = True, det_width: int | str | None = "auto", det_enhance: str | None = "clahe") -> dict[str, Any]:
     """Both benchmarks with one activated runner; returns a JSON-ready dict."""
     import cv2
 
@@ -158,7 +160,7 @@ def run_bench(model: str | Path, batches: list[int], iters: int, faces: list[int
 
     if iters < 1:
         raise EdgeferError(f"--iters must be at least 1, got {iters}")
-    det = make_detector(detector, detector_model, input_width=det_width) if end_to_end else None
+    det = make_detector(detector, detector_model, input_width=det_width, enhance=det_enhance) if end_to_end else None
     runner = open_runner(model, threads)
     try:
         result: dict[str, Any] = {

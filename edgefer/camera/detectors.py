@@ -86,6 +86,21 @@ def _quiet_opencv() -> Iterator[None]:
         log.setLogLevel(level)
 
 
+# --det-enhance clahe: contrast-limited histogram equalisation of the luma, on the detector's copy of the frame only
+# (the expression model still sees the original pixels). For dim footage; BENCHMARKS.md section 10 measures it.
+ENHANCE = (None, "clahe")
+CLAHE_CLIP = 2.0
+
+
+def clahe_luma(image: np.ndarray, clahe) -> np.ndarray:
+    """(H, W, 3) BGR -> the same with CLAHE applied to its Y channel (YCrCb), for detection only."""
+    import cv2
+
+    ycc = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb)
+    ycc[..., 0] = clahe.apply(np.ascontiguousarray(ycc[..., 0]))
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR)
+
+
 def parse_det_width(value: int | str | None) -> int | str | None:
     """``--det-width``: "auto" (down to DET_AUTO_MAX_WIDTH, never up), "full"/None (the frame's own) or px (up or down)."""
     if value is None or value == "full":
@@ -118,7 +133,7 @@ class YuNetDetector:
     name = "yunet"
 
     def __init__(self, model_path: str | Path, score_threshold: float = 0.6, nms_threshold: float = 0.3,
-                 top_k: int = 5000, input_width: int | str | None = None) -> None:
+                 top_k: int = 5000, input_width: int | str | None = None, enhance: str | None = None) -> None:
         import cv2
 
         path = Path(model_path)
@@ -128,6 +143,11 @@ class YuNetDetector:
         if not hasattr(cv2, "FaceDetectorYN"):
             raise EdgeferError(f"OpenCV {cv2.__version__} has no cv2.FaceDetectorYN (YuNet needs OpenCV >= 4.8)")
         input_width = parse_det_width(input_width)
+        enhance = None if enhance in (None, "none") else enhance
+        if enhance not in ENHANCE:
+            raise EdgeferError(f"--det-enhance {enhance!r}: expected none or clahe")
+        self.enhance = enhance
+        self._clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(8, 8)) if enhance == "clahe" else None
         self.model_path = str(path)
         self.score_threshold = score_threshold
         self.input_width = input_width
@@ -160,6 +180,8 @@ class YuNetDetector:
             h = max(int(round(image.shape[0] * scale)), 1)
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             image = cv2.resize(image, (width, h), interpolation=interp)
+        if self._clahe is not None:
+            image = clahe_luma(image, self._clahe)
         size = (image.shape[1], image.shape[0])
         if size != self._size:
             self._det.setInputSize(size)
@@ -177,7 +199,7 @@ class YuNetDetector:
 
     def describe(self) -> dict:
         return {"name": self.name, "model": self.model_path, "score_threshold": self.score_threshold,
-                "input_width": self.input_width}
+                "input_width": self.input_width, "enhance": self.enhance}
 
 
 class HaarDetector:
@@ -220,7 +242,8 @@ class HaarDetector:
 
 
 def make_detector(name: str, model_path: str | Path | None = None, score_threshold: float = 0.6,
-                  input_width: int | str | None = None):
+                  input_width: int | str | None = None, enhance: str | None = None):
+    # enhance: "clahe" | "none"/None (YuNet only; the default of the CLI and the API is defaults.DET_ENHANCE)
     """``yunet`` (model_path defaults to the vendored ONNX) or ``haar`` (model_path: a cascade XML).
     input_width: YuNet's input width (None: the frame's own); Haar ignores it.
 
@@ -230,7 +253,7 @@ def make_detector(name: str, model_path: str | Path | None = None, score_thresho
     if name == "yunet":
         from edgefer.camera.defaults import YUNET_MODEL
 
-        return YuNetDetector(model_path or YUNET_MODEL, score_threshold, input_width=input_width)
+        return YuNetDetector(model_path or YUNET_MODEL, score_threshold, input_width=input_width, enhance=enhance)
     if name == "haar":
         return HaarDetector(model_path)
     raise EdgeferError(f"--detector {name!r}: expected one of {', '.join(DETECTORS)}")

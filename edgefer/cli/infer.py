@@ -28,6 +28,9 @@ InferModelOpt = Annotated[Path | None, typer.Option(
     "--model", help="Model file: .engine (TensorRT), .onnx (ONNX Runtime) or .pt (PyTorch). Default: the fastest graph "
                     "this machine runs: a TensorRT engine in export/, else the shipped INT8 graph on x86 CPUs with fast "
                     "int8, else the shipped FP32 graph (never torch); the run says which and why.")]
+DetEnhanceOpt = Annotated[str, typer.Option("--det-enhance", help="clahe (default): YuNet sees a contrast-equalised "
+                                            "copy of the frame (finds more dim and small faces; the model still sees "
+                                            "the original pixels) | none.")]
 DetWidthOpt = Annotated[str, typer.Option("--det-width", help="YuNet's input width: auto (frames wider than "
                                           "1280 px are scaled down to 1280 for detection; crops keep full resolution), full "
                                           "(the frame's own width), or a width in px (larger than the frame up-scales: "
@@ -50,6 +53,7 @@ def infer_command(
     min_face: Annotated[float, typer.Option("--min-face", help="Faces with less than this many px of detail (small or blurred) are 'unknown'.")] = MIN_FACE_PX,
     det_score: Annotated[float, typer.Option("--det-score", help="Detector score threshold (YuNet).")] = 0.6,
     det_width: DetWidthOpt = "auto",
+    det_enhance: DetEnhanceOpt = "clahe",
     min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="Faces whose top probability is below "
                                                          "this are 'unknown' (low confidence). Default: the model's own "
                                                          "threshold from its metadata, if it has one; 0 turns the gate off.")] = None,
@@ -96,13 +100,14 @@ def infer_command(
 
         raise EdgeferError("--publish: still images are not a camera feed; publish from a video, camera or stream source")
     if images is not None:
-        _infer_images(images, source, model, out, detector, detector_model, det_score, width, min_face, min_confidence,
-                      no_save_frames, threads)
+        _infer_images(images, source, model, out, detector, detector_model, det_score, width, det_enhance, min_face,
+                      min_confidence, no_save_frames, threads)
         return
     if save_video is None:  # on for video files, where the user otherwise sees nothing annotated
         save_video = not no_save_frames and not parse_source(source).live
     opts = InferOptions(min_face=min_face, max_frames=max_frames, save_frames=not no_save_frames,
-                        save_video=save_video, display=display, min_confidence=min_confidence, det_width=width)
+                        save_video=save_video, display=display, min_confidence=min_confidence, det_width=width,
+                        det_enhance=det_enhance)
     from edgefer.cli.fleet import make_fleet_sink
 
     # --publish: connects first, so a bad password or CA fails before the model loads (docs/fleet.md)
@@ -129,13 +134,13 @@ def infer_command(
 
 
 def _infer_images(images: list[Path], source: str, model: Path, out: Path, detector: str, detector_model: Path | None,
-                  det_score: float, det_width, min_face: float, min_confidence: float | None, privacy: bool,
+                  det_score: float, det_width, det_enhance: str, min_face: float, min_confidence: float | None, privacy: bool,
                   threads: int | None) -> None:
     """``--source`` named still images: annotated PNGs + the usual files (``edgefer.camera.images``)."""
     from edgefer.api import FaceAnalyzer
     from edgefer.camera.images import run_images
 
-    with FaceAnalyzer(model, detector, det_width=det_width, det_score=det_score, detector_model=detector_model,
+    with FaceAnalyzer(model, detector, det_width=det_width, det_enhance=det_enhance, det_score=det_score, detector_model=detector_model,
                       min_face=min_face, min_confidence=min_confidence, track=False, threads=threads) as analyzer:
         s = run_images(analyzer, images, out, save_frames=not privacy, source=source)
     typer.echo(f"{s['frames']} images, {s['faces']} faces in {s['seconds']:.1f} s ({s['backend']}); "
@@ -161,6 +166,7 @@ def bench_command(
     detector_model: DetectorModelOpt = None,
     threads: ThreadsOpt = None,
     det_width: DetWidthOpt = "auto",
+    det_enhance: DetEnhanceOpt = "clahe",
 ) -> None:
     """Latency (median, p90) and faces/s per batch size; end-to-end frames/s with the per-stage split."""
     from rich.console import Console
@@ -187,7 +193,8 @@ def bench_command(
         typer.echo(f"model: {model.name} ({choice.why})", err=True)
     r = run_bench(model, parse_ints(batch, "--batch"), iters, parse_ints(faces, "--faces"), frames,
                   parse_pair(frame_size, "--frame-size", "x"), parse_pair(face_px, "--face-px", "-"), detector,
-                  detector_model, threads, clip, end_to_end=not no_end_to_end, det_width=parse_det_width(det_width))
+                  detector_model, threads, clip, end_to_end=not no_end_to_end, det_width=parse_det_width(det_width),
+                  det_enhance=det_enhance)
     console = Console(width=max(Console().width, 120))  # tables are wider than 80 columns (piped output)
     table = Table(title=f"{Path(r['model']).name} on {r['backend']}: runner latency ({r['iters']} calls)")
     for col in ("batch", "median ms", "p90 ms", "ms / face", "faces/s"):

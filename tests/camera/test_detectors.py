@@ -91,3 +91,32 @@ def test_haar_path_with_an_opencv_4_style_cascade(monkeypatch, tmp_path):
     assert boxes.tolist() == [[10, 20, 30, 30], [50, 60, 24, 24]] and scores.tolist() == [1.0, 1.0]
     with pytest.raises(EdgeferError, match="no such Haar cascade file"):
         HaarDetector(tmp_path / "other.xml")
+
+
+def found(det, frames, truth, iou=0.4):
+    n = 0
+    for f, t in zip(frames, truth):
+        boxes, _ = det.detect(f)
+        n += int((iou_matrix(t, boxes).max(axis=1) >= iou).sum()) if len(boxes) else 0
+    return n
+
+
+def test_clahe_finds_more_faces_in_a_dim_frame(crowd_clip):
+    frames = [(f.astype(np.float32) * 0.15).astype(np.uint8) for f in read_frames(crowd_clip.path)[:6]]  # a dark room
+    plain = found(YuNetDetector(YUNET_MODEL, enhance=None), frames, crowd_clip.boxes)
+    clahe = found(YuNetDetector(YUNET_MODEL, enhance="clahe"), frames, crowd_clip.boxes)
+    assert clahe > plain
+    assert make_detector("yunet", enhance="none").describe()["enhance"] is None
+    with pytest.raises(EdgeferError, match="--det-enhance 'sharpen': expected none or clahe"):
+        make_detector("yunet", enhance="sharpen")
+
+
+def test_det_width_settings():
+    from edgefer.camera.detectors import detection_width, parse_det_width
+
+    assert [parse_det_width(v) for v in ("auto", "full", None, "640")] == ["auto", None, None, 640]
+    assert detection_width("auto", 1920) == 1280 and detection_width("auto", 640) == 640  # auto never up-scales
+    assert detection_width(None, 1920) == 1920 and detection_width(1280, 640) == 1280
+    for bad in ("wide", "0", "9000"):
+        with pytest.raises(EdgeferError, match="--det-width"):
+            parse_det_width(bad)

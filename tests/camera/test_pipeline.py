@@ -129,7 +129,8 @@ def test_one_batched_infer_per_frame_with_the_shared_preprocessing(onnx_model, c
         s = run_infer(runner, str(crowd_clip.path), tmp_path, options=InferOptions(max_frames=2))
     assert s["frames"] == 2 and len(calls) == 2
     frame = read_frames(crowd_clip.path)[0]
-    boxes, _ = make_detector("yunet").detect(frame)
+    opts = InferOptions()
+    boxes, _ = make_detector("yunet", input_width=opts.det_width, enhance=opts.det_enhance).detect(frame)  # as the loop does
     crops = [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in (square_box(b, CROP_MARGIN, frame.shape) for b in boxes)]
     np.testing.assert_array_equal(calls[0], preprocess_faces(crops))  # the training preprocessing, one batch
 
@@ -137,7 +138,8 @@ def test_one_batched_infer_per_frame_with_the_shared_preprocessing(onnx_model, c
 def test_backends_agree_on_camera_faces(tiny_models, crowd_clip, tmp_path):
     pt, onnx = tiny_models
     frame = read_frames(crowd_clip.path)[5]
-    boxes, _ = make_detector("yunet").detect(frame)
+    opts = InferOptions()
+    boxes, _ = make_detector("yunet", input_width=opts.det_width, enhance=opts.det_enhance).detect(frame)  # as the loop does
     crops = [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in (square_box(b, CROP_MARGIN, frame.shape) for b in boxes)]
     batch = preprocess_faces(crops)
     with load_runner(pt) as a, load_runner(onnx) as b:
