@@ -325,6 +325,19 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, precision: str = "
     Raises EdgeferError (one line) for bad arguments, missing TensorRT/CUDA, an ONNX TensorRT cannot
     parse, or a failed build; all parser errors are logged one per line.
     """
+    batcher = getattr(calibrator, "batcher", None)
+    try:
+        return _build_engine(onnx_path, out_path, precision, int8_mode, min_batch, opt_batch, max_batch, workspace_mb,
+                             timing_cache, dla_core, calibrator, progress, extra, memory)
+    finally:
+        if batcher is not None:
+            batcher.close()  # the calibrator's device buffer, whatever happened (safe to call twice)
+
+
+def _build_engine(onnx_path: str | Path, out_path: str | Path, precision: str, int8_mode: str, min_batch: int,
+                  opt_batch: int, max_batch: int, workspace_mb: int, timing_cache: str | Path | None,
+                  dla_core: int | None, calibrator: Any, progress: bool, extra: dict[str, Any] | None,
+                  memory: DeviceMemory | None) -> Path:
     onnx_path, out_path = Path(onnx_path), Path(out_path)
     check_build_args(out_path, precision, int8_mode, min_batch, opt_batch, max_batch, workspace_mb, dla_core, calibrator)
     if not onnx_path.is_file():
@@ -363,13 +376,11 @@ def build_engine(onnx_path: str | Path, out_path: str | Path, precision: str = "
         config.progress_monitor = monitor
     else:
         log.info("building %s engine from %s (minutes on a Jetson)...", precision, onnx_path.name)
-    batcher = getattr(calibrator, "batcher", None)
+    batcher = getattr(calibrator, "batcher", None)  # closed by build_engine, whatever happens
     try:
         plan = builder.build_serialized_network(network, config)
     finally:
         bars.close()
-        if batcher is not None:
-            batcher.close()  # the calibration buffer is no longer needed, whatever happened
     if bars.cancelled:
         raise KeyboardInterrupt
     if batcher is not None and batcher.interrupted is not None:

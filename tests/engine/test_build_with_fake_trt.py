@@ -192,6 +192,14 @@ def test_calibration_buffers_are_freed_after_the_build(fake, onnx_file, tmp_path
     assert memory.buffers == {}
 
 
+def test_calibration_buffers_are_freed_when_the_build_fails_early(fake, qdq_onnx, tmp_path):
+    _, memory = fake
+    with pytest.raises(EdgeferError, match="Q/DQ INT8 graph"):
+        build(qdq_onnx, tmp_path / "m.engine", memory, precision="int8", int8_mode="implicit", opt_batch=4,
+              calibrator=calibrator(faces(8), None, memory, qdq_onnx))
+    assert memory.buffers == {}
+
+
 # 3 / 4 / 8. DLA, fixed batches, set_input_shape, buffer sizes ------------------------------------
 
 def test_dla_needs_a_fixed_batch(fake, onnx_file, tmp_path):
