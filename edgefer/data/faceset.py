@@ -54,6 +54,10 @@ def faces_to_uint8(faces: list[np.ndarray]) -> np.ndarray:
 
 def read_face(path: Path, skipped: list[str], box: tuple[int, int, int, int] | None = None) -> np.ndarray | None:
     """Read one image file as a preprocessed face, or warn, record it in ``skipped`` and return None."""
+    if path.exists() and not path.is_file():  # a FIFO, socket or device: imread would block or misread
+        log.warning("skipping %s: not a regular file", path)
+        skipped.append(str(path))
+        return None
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         reason = "missing" if not path.exists() else "corrupt or not an image"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgefer.data.faceset import FaceSet, faces_to_uint8, read_face
+from edgefer.data.text import open_text
 from edgefer.errors import DataError
 from edgefer.progress import track
 
@@ -56,7 +57,7 @@ def load_ferplus(root: Path, split: str) -> FaceSet:
     if not label_file.is_file():
         raise DataError(f"{label_file}: missing FER+ label file")
     rows = []
-    with open(label_file, newline="") as fh:
+    with open_text(label_file) as fh:  # UTF-8 or one DataError (issue #11)
         for lineno, row in enumerate(csv.reader(fh), 1):
             if not row:
                 continue

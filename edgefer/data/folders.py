@@ -68,6 +68,7 @@ def load_folders(root: Path, split: str) -> FaceSet:
     for r in roots:
         for d, label in _class_dirs(r):
             files += [(p, label) for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    # read_face skips (and reports) what is not a regular file: a FIFO named x.png blocked the read for ever
     faces, labels, names, skipped = [], [], [], []
     for path, label in track(files, description=f"reading {root.name} {split}"):
         face = read_face(path, skipped)

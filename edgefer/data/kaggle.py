@@ -10,6 +10,7 @@ import numpy as np
 
 from edgefer.classes import class_index
 from edgefer.data.faceset import FaceSet, faces_to_uint8
+from edgefer.data.text import open_text
 from edgefer.errors import DataError
 from edgefer.preprocess import preprocess_face
 from edgefer.progress import track
@@ -34,7 +35,7 @@ def load_kaggle(root: Path, split: str) -> FaceSet:
         raise DataError(f"{root}: missing fer2013.csv")
     usages = USAGE[split]
     faces, labels, names, skipped = [], [], [], []
-    with open(path, newline="") as fh:
+    with open_text(path) as fh:  # UTF-8 or one DataError
         reader = csv.DictReader(fh)
         missing = {"emotion", "pixels", "Usage"} - set(reader.fieldnames or ())
         if missing:

@@ -8,6 +8,7 @@ import numpy as np
 
 from edgefer.classes import class_index
 from edgefer.data.faceset import FaceSet, faces_to_uint8, read_face
+from edgefer.data.text import open_text
 from edgefer.errors import DataError
 from edgefer.progress import track
 
@@ -27,7 +28,7 @@ def load_rafdb(root: Path, split: str) -> FaceSet:
     if split == "val":
         raise DataError(f"{root}: RAF-DB has no validation split; use --split test or train")
     entries = []
-    for lineno, line in enumerate(label_file.read_text().splitlines(), 1):
+    for lineno, line in enumerate(open_text(label_file).read().splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
