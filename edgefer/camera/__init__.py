@@ -9,6 +9,8 @@ One job per module:
     model      the expression model as an activated Runner, with one-line load errors
     timing     per-stage timings; signals: SIGINT/SIGTERM -> clean stop; defaults: paths, constants
     pipeline   the loop: read -> detect -> crop -> preprocess -> one batched infer -> track -> outputs
+               (the per-face work is ``edgefer.api.FaceAnalyzer``, the public Python API)
+    images     still images, folders and globs as sources: annotated PNGs + the same outputs
     clip       a synthetic crowd clip with ground-truth boxes (tests, bench, demo)
     bench      runner latency per batch and end-to-end frames/s
 
