@@ -85,9 +85,10 @@ class FleetAggregator:
         """One message -> "new" | "duplicate" | "invalid" | "ignored" (a face event under --privacy)."""
         try:
             msg = json.loads(payload)
-            camera, run, seq, kind = msg["camera"], msg["run"], int(msg["seq"]), msg["kind"]
+            camera, run, seq, kind = str(msg["camera"]), str(msg["run"]), msg["seq"], msg["kind"]
             if msg.get("schema") != SCHEMA_ID or kind not in KINDS or not topic.endswith(f"/{camera}/{kind}"):
                 raise ValueError(topic)
+            _check_fields(msg)
         except (ValueError, KeyError, TypeError):
             with self._lock:
                 self.invalid += 1
@@ -195,6 +196,23 @@ class FleetAggregator:
         if self._events is not None:
             self._events.close()
             self._events = None
+
+
+def _check_fields(msg: dict[str, Any]) -> None:
+    """The fields the aggregator computes with have their types (ValueError otherwise): a foreign or broken
+    publisher must not stop the aggregator at its next write."""
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if msg["kind"] == "interval":
+        ok = (number(msg["start"]) and all(isinstance(msg[k], int) for k in ("frames", "faces", "max_faces"))
+              and isinstance(msg["counts"], dict) and all(isinstance(v, int) for v in msg["counts"].values()))
+    elif msg["kind"] == "status" and msg.get("state") == "end":
+        ok = isinstance(msg.get("dropped", 0), int) and isinstance(msg.get("intervals", 0), int)
+    else:
+        ok = True
+    if not ok or not isinstance(msg["seq"], int) or msg["seq"] < 0:
+        raise ValueError("field types")
 
 
 def plot_fleet(rows: list[dict[str, Any]], classes: tuple[str, ...], path: Path) -> Path | None:

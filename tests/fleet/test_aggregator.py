@@ -67,3 +67,15 @@ def test_privacy_keeps_no_face_event_and_bad_messages_are_counted(tmp_path):
     assert agg.invalid == 2
     agg.write(plot=False)
     assert json.loads((tmp_path / "fleet.json").read_text())["face_events_ignored"] == 1
+
+
+def test_broken_messages_do_not_stop_the_aggregator(tmp_path):
+    agg = FleetAggregator(tmp_path)
+    env = Envelope("cam", MODEL, True)
+    good = interval(env, 100.0, 2, 2, 1)
+    for broken in ({**good, "frames": "2"}, {**good, "counts": {"happiness": None}}, {**good, "start": None},
+                   {**good, "seq": -1}, {**good, "seq": "3"}, [1, 2]):
+        assert agg.add("p/cam/interval", json.dumps(broken).encode()) == "invalid"
+    assert feed(agg, good) == "new"
+    agg.write(plot=False)  # still writes
+    assert agg.invalid == 6 and len(agg.rows()) == 2
