@@ -16,6 +16,11 @@ SRC forms (``parse_source``):
   are reproducible). ``drop=True`` treats a file like a camera;
 - a live source that fails is reopened with exponential back-off (0.5 s, 1 s, 2 s ... capped), and the
   gap is logged and recorded in ``stats.gaps``;
+- a live source that stalls (the connection stays open, but no frame comes for ``stall_s``) is found by a
+  watchdog thread: the gap is recorded from the last frame, and a new reader thread reopens the source.
+  The stalled read cannot be interrupted (it is inside OpenCV), so its thread is abandoned: it releases
+  its capture and ends when that read returns;
+- a gap still open when the run stops is recorded too (``"open": true``, seconds until the stop);
 - a file ends at its last frame, or at the last frame it could decode when it is truncated.
 
 ``capture_factory(spec) -> capture`` is the injection point: anything with ``isOpened()``,
@@ -175,6 +180,8 @@ class SourceOptions:
     open_timeout_s: float = 10.0  # live sources: keep trying to open for this long at start
     backoff_s: tuple[float, float] = (0.5, 8.0)  # first and largest wait between reopen attempts
     reopen_timeout_s: float | None = None  # give up after a gap this long (None: keep trying)
+    stall_s: float | None = 10.0  # live sources: no frame for this long is a stall (None: no watchdog)
+    close_timeout_s: float = 1.0  # close() waits this long for the reader; a read stuck in OpenCV is abandoned
 
 
 class FrameReader:
@@ -195,6 +202,11 @@ class FrameReader:
         self._done = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
+        self._gen = 0  # the current reader thread's generation; an older one is abandoned (a stall)
+        self._reopening = False
+        self._pushing = False
+        self._last_frame = 0.0  # time.monotonic() of the last frame read (or of the start)
         self._t0: float | None = None
 
     # opening ---------------------------------------------------------------------------------
@@ -216,9 +228,34 @@ class FrameReader:
         if self._cap is None:
             self.open(should_stop)
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="edgefer-reader", daemon=True)
-            self._thread.start()
+            self._last_frame = time.monotonic()
+            self._spawn(0)
+            if self.spec.live and self.opts.stall_s:
+                self._watchdog = threading.Thread(target=self._watch, name="edgefer-watchdog", daemon=True)
+                self._watchdog.start()
         return self
+
+    def _spawn(self, index: int, lost: str | None = None, since: float | None = None) -> None:
+        self._thread = threading.Thread(target=self._run, args=(self._gen, index, lost, since), name="edgefer-reader",
+                                        daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        """The stall watchdog: no frame for ``stall_s`` while not reopening -> a new reader reopens the source."""
+        assert self.opts.stall_s
+        while not self._stop.wait(0.1):
+            with self._cond:
+                if self._done:
+                    return
+                quiet = time.monotonic() - self._last_frame
+                if self._reopening or self._pushing or quiet < self.opts.stall_s:
+                    continue
+                self._gen += 1  # the blocked reader sees this when its read returns, and leaves
+                self._cap = None  # it still owns (and will release) the stalled capture
+                self._reopening = True
+                index, since = self.stats.frames_read, self._last_frame
+            log.warning("%s stalled: no frame for %.1f s; reopening", self.spec.describe(), quiet)
+            self._spawn(index, f"stalled, no frame for {quiet:.1f} s", since)
 
     def open(self, should_stop: Callable[[], bool] | None = None) -> FrameReader:
         """Open the source (live ones: retried with back-off for ``open_timeout_s``), without a thread, so
@@ -265,23 +302,33 @@ class FrameReader:
             self._frames.append(frame)
             self._cond.notify_all()
 
-    def _read_one(self) -> tuple[bool, Any, str]:
+    def _read_one(self, cap: Capture) -> tuple[bool, Any, str]:
         try:
-            ok, image = self._cap.read()  # type: ignore[union-attr]
+            ok, image = cap.read()
         except Exception as e:  # cv2.error mid-stream
             return False, None, " ".join(str(e).split())[:160]
         if ok and image is not None and getattr(image, "size", 0):
             return True, image, ""
         return False, None, "read failed"
 
-    def _reopen(self, index: int, why: str) -> bool:
-        """Reopen a live source with back-off; True once it is back, False if stopped or given up."""
-        gap_t = self._timestamp(index)
+    def _reopen(self, index: int, why: str, since: float | None = None) -> bool:
+        """Reopen a live source with back-off; True once it is back, False if stopped or given up.
+        ``since``: time.monotonic() the gap began (a stall: the last frame), default now."""
+        self._reopening = True
+        start = time.monotonic() if since is None else since
+        gap_t = max(self._timestamp(index) - (time.monotonic() - start), 0.0)
         log.warning("%s lost after frame %d (%s): reopening with back-off", self.spec.describe(), index - 1, why)
         if self._cap is not None:
             self._cap.release()
             self._cap = None
-        start, delay, attempts = time.monotonic(), self.opts.backoff_s[0], 0
+        delay, attempts = self.opts.backoff_s[0], 0
+        try:
+            return self._reopen_loop(start, gap_t, delay, attempts)
+        finally:
+            self._reopening = False
+            self._last_frame = time.monotonic()
+
+    def _reopen_loop(self, start: float, gap_t: float, delay: float, attempts: int) -> bool:
         while not self._stop.wait(delay):
             attempts += 1
             self._cap = self._try_open()
@@ -296,17 +343,32 @@ class FrameReader:
                 self.stats.end = "gave up reopening"
                 return False
             delay = min(2 * delay, self.opts.backoff_s[1])
+        # stopped while the source was away: the gap is still open, record it up to now
+        self.stats.gaps.append({"t": round(gap_t, 3), "seconds": round(time.monotonic() - start, 3), "attempts": attempts,
+                                "open": True})
+        log.warning("%s: stopped during a %.1f s gap", self.spec.describe(), time.monotonic() - start)
         return False
 
-    def _run(self) -> None:
-        index = 0
+    def _run(self, gen: int = 0, index: int = 0, lost: str | None = None, since: float | None = None) -> None:
+        """One reader thread. ``gen``: its generation (the watchdog abandons a stalled one by moving on);
+        ``lost``: start by reopening (after a stall at frame ``index``, since ``since``)."""
         try:
+            if lost is not None and not self._reopen(index, lost, since):
+                return
             while not self._stop.is_set():
-                ok, image, why = self._read_one()
+                cap = self._cap
+                ok, image, why = self._read_one(cap)  # type: ignore[arg-type]
+                if gen != self._gen:  # the watchdog gave up on this read while it was blocked
+                    cap.release()  # type: ignore[union-attr]
+                    return
                 if ok:
                     if index == 0:
                         self.stats.size = (int(image.shape[1]), int(image.shape[0]))
+                    self._last_frame = time.monotonic()
+                    self._pushing = True  # a queue that waits for the consumer is not a stall
                     self._push(Frame(index, self._timestamp(index), image))
+                    self._pushing = False
+                    self._last_frame = time.monotonic()
                     index += 1
                     self.stats.frames_read = index
                     continue
@@ -322,13 +384,15 @@ class FrameReader:
                 if not self._reopen(index, why):
                     break
         except BaseException as e:  # surfaced in the consumer's thread
-            self._error = e
+            if gen == self._gen:
+                self._error = e
         finally:
-            if self.stats.end == "running":
-                self.stats.end = "stopped" if self._stop.is_set() else "error"
-            with self._cond:
-                self._done = True
-                self._cond.notify_all()
+            if gen == self._gen:  # an abandoned reader says nothing about the source
+                if self.stats.end == "running":
+                    self.stats.end = "stopped" if self._stop.is_set() else "error"
+                with self._cond:
+                    self._done = True
+                    self._cond.notify_all()
 
     # the consumer side -----------------------------------------------------------------------
 
@@ -357,12 +421,18 @@ class FrameReader:
             yield frame
 
     def close(self) -> None:
+        """Stop and join the threads (within ``close_timeout_s``: Ctrl-C during a stall returns fast);
+        a reader still blocked inside OpenCV's read is left to end on its own (it is a daemon)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-        if self._cap is not None and (self._thread is None or not self._thread.is_alive()):
+        deadline = time.monotonic() + self.opts.close_timeout_s
+        for t in (self._watchdog, self._thread):
+            if t is not None:
+                t.join(timeout=max(deadline - time.monotonic(), 0.0))
+        if self._thread is not None and self._thread.is_alive():
+            log.warning("%s: the reader is blocked in the source's read; leaving it to end on its own", self.spec.describe())
+        elif self._cap is not None:
             self._cap.release()
             self._cap = None
 
