@@ -9,9 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgefer.cli.common import FactorsOpt
-from edgefer.degrade import parse_factors
-from edgefer.errors import EdgeferError
+from edgefer.cli.common import FactorsOpt, factor_list, in_file, out_dir, positive_int
 
 
 def demo_command(
@@ -22,17 +20,22 @@ def demo_command(
     sheet_faces: Annotated[int, typer.Option("--sheet-faces", help="Faces shown on the contact sheet.")] = 8,
     chain: Annotated[bool, typer.Option("--chain/--no-chain", help="Also export, calibrate INT8, build an engine "
                                         "(where TensorRT exists) and run `infer` on a composed crowd clip.")] = True,
-    clip_faces: Annotated[int, typer.Option("--clip-faces", help="Faces in the crowd clip.")] = 12,
+    clip_faces: Annotated[int, typer.Option("--clip-faces", help="Faces in the crowd clip (at most 100).")] = 12,
     clip_frames: Annotated[int, typer.Option("--clip-frames", help="Frames in the crowd clip.")] = 45,
 ) -> None:
     """The main job on an embedded default: the bundled model on real faces at several sizes, then the deploy chain."""
     from edgefer.checkpoint import DEFAULT_MODEL
     from edgefer.demo import run_demo
 
-    try:
-        parsed = parse_factors(factors)
-    except ValueError as e:
-        raise EdgeferError(f"--factors: {e}") from None
+    # every option before any work: --clip-frames 0 used to fail after 25 s, --faces 0 quietly used 1 (#11)
+    parsed = tuple(factor_list("--factors", factors))
+    positive_int("--faces", faces, maximum=100)
+    positive_int("--sheet-faces", sheet_faces, maximum=faces)
+    if chain:
+        positive_int("--clip-faces", clip_faces, maximum=100)
+        positive_int("--clip-frames", clip_frames, maximum=100_000)
+    in_file("--model", model, "model file")
+    out_dir("--out", out)
     s = run_demo(model or DEFAULT_MODEL, out, parsed, faces, sheet_faces)
     table = Table(title=f"{Path(s['model']).name} ({s['backend']}) on {s['faces']} LFW faces in {s['seconds']} s")
     for col in ("factor", "face px", "same label as ×1", "mean confidence", "top labels"):

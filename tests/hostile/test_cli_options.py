@@ -100,3 +100,21 @@ def test_resume_with_a_bad_config(ferplus_tiny, tmp_path):
         (out / "config.json").write_bytes(text.encode("latin-1"))
         r = runner.invoke(app, ["train", "fer", "--data", str(ferplus_tiny), "--out", str(out), "--resume"])
         assert r.exit_code == 2 and "config.json" in "".join(error_lines(r.output)), r.output
+
+
+@pytest.mark.parametrize("args, name", [
+    (["--faces", "0"], "--faces"),
+    (["--faces", "101"], "--faces"),
+    (["--sheet-faces", "0"], "--sheet-faces"),
+    (["--faces", "4", "--sheet-faces", "5"], "--sheet-faces"),
+    (["--clip-frames", "0"], "--clip-frames"),
+    (["--clip-faces", "-1"], "--clip-faces"),
+    (["--clip-faces", "500"], "--clip-faces"),
+    (["--factors", "1,a"], "--factors"),
+])
+def test_demo_options_fail_before_any_work(args, name, tmp_path):
+    out = tmp_path / "demo"
+    r = runner.invoke(app, ["demo", "--out", str(out), *args])
+    lines = error_lines(r.output)
+    assert r.exit_code == 2 and len(lines) == 1 and name in lines[0], r.output
+    assert not out.exists()
