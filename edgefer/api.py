@@ -77,7 +77,7 @@ class FaceAnalyzer:
               (optionally ``detect_landmarks(frame) -> (boxes, scores, landmarks (N, 5, 2))``).
     det_width: YuNet's input width: "auto" (at most 1280 px), px (up or down), None (the frame's own); the frame is
                scaled for detection only, crops come from the full frame.
-    det_enhance: "clahe" (default: YuNet sees a contrast-equalised copy; finds more dim faces) or None.
+    det_enhance: "auto" (default: YuNet sees a contrast-equalised copy of dim frames), "clahe" (every frame) or None.
     min_confidence: None -> the model's metadata; a float overrides it (0 switches the gate off).
     track: False treats every call as an independent image (no ids carried over, no smoothing).
     """

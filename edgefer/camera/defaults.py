@@ -37,9 +37,8 @@ MIN_FACE_PX = 8.0
 # The faces-found / fps trade-off behind this number is in BENCHMARKS.md ("Detector input size").
 DET_WIDTH = "auto"
 DET_AUTO_MAX_WIDTH = 1280
-# YuNet sees a CLAHE-equalised copy of the frame: on dimmed clips it finds 88 % of 20-31 px faces instead of
-# 59 %, for ~6 ms per 640x480 frame (BENCHMARKS.md, "Dim faces"). "none" turns it off.
-DET_ENHANCE = "clahe"
+# YuNet sees a CLAHE-equalised copy of dim frames ("auto"; "clahe": every frame; "none"): see detectors.ENHANCE.
+DET_ENHANCE = "auto"
 # Per-track EMA weight of the newest frame: 0.4 settles within ~5 frames (a third of a second at 15 fps).
 EMA_ALPHA = 0.4
 

@@ -55,7 +55,7 @@ class InferOptions:
     ema: float = EMA_ALPHA
     min_confidence: float | None = None  # None: the model's own abstain threshold (if any); 0: no gate
     det_width: int | str | None = DET_WIDTH  # YuNet's input width: "auto", None (the frame's) or px
-    det_enhance: str | None = DET_ENHANCE  # "clahe": YuNet sees a contrast-equalised copy of the frame; None: off
+    det_enhance: str | None = DET_ENHANCE  # "auto": YuNet sees a contrast-equalised copy of dim frames; "clahe"; None
     log_every_s: float = 5.0
 
 

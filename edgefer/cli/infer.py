@@ -28,9 +28,9 @@ InferModelOpt = Annotated[Path | None, typer.Option(
     "--model", help="Model file: .engine (TensorRT), .onnx (ONNX Runtime) or .pt (PyTorch). Default: the fastest graph "
                     "this machine runs: a TensorRT engine in export/, else the shipped INT8 graph on x86 CPUs with fast "
                     "int8, else the shipped FP32 graph (never torch); the run says which and why.")]
-DetEnhanceOpt = Annotated[str, typer.Option("--det-enhance", help="clahe (default): YuNet sees a contrast-equalised "
-                                            "copy of the frame (finds more dim and small faces; the model still sees "
-                                            "the original pixels) | none.")]
+DetEnhanceOpt = Annotated[str, typer.Option("--det-enhance", help="auto (default): YuNet sees a contrast-equalised "
+                                            "(CLAHE) copy of dim frames, which finds more dim and small faces; the model "
+                                            "still sees the original pixels | clahe: every frame | none.")]
 DetWidthOpt = Annotated[str, typer.Option("--det-width", help="YuNet's input width: auto (frames wider than "
                                           "1280 px are scaled down to 1280 for detection; crops keep full resolution), full "
                                           "(the frame's own width), or a width in px (larger than the frame up-scales: "
@@ -53,7 +53,7 @@ def infer_command(
     min_face: Annotated[float, typer.Option("--min-face", help="Faces with less than this many px of detail (small or blurred) are 'unknown'.")] = MIN_FACE_PX,
     det_score: Annotated[float, typer.Option("--det-score", help="Detector score threshold (YuNet).")] = 0.6,
     det_width: DetWidthOpt = "auto",
-    det_enhance: DetEnhanceOpt = "clahe",
+    det_enhance: DetEnhanceOpt = "auto",
     min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="Faces whose top probability is below "
                                                          "this are 'unknown' (low confidence). Default: the model's own "
                                                          "threshold from its metadata, if it has one; 0 turns the gate off.")] = None,
@@ -166,7 +166,7 @@ def bench_command(
     detector_model: DetectorModelOpt = None,
     threads: ThreadsOpt = None,
     det_width: DetWidthOpt = "auto",
-    det_enhance: DetEnhanceOpt = "clahe",
+    det_enhance: DetEnhanceOpt = "auto",
 ) -> None:
     """Latency (median, p90) and faces/s per batch size; end-to-end frames/s with the per-stage split."""
     from rich.console import Console

@@ -105,10 +105,20 @@ def test_clahe_finds_more_faces_in_a_dim_frame(crowd_clip):
     frames = [(f.astype(np.float32) * 0.15).astype(np.uint8) for f in read_frames(crowd_clip.path)[:6]]  # a dark room
     plain = found(YuNetDetector(YUNET_MODEL, enhance=None), frames, crowd_clip.boxes)
     clahe = found(YuNetDetector(YUNET_MODEL, enhance="clahe"), frames, crowd_clip.boxes)
-    assert clahe > plain
+    auto = found(YuNetDetector(YUNET_MODEL, enhance="auto"), frames, crowd_clip.boxes)
+    assert clahe > plain and auto == clahe  # auto: this frame is dim, so it is equalised
     assert make_detector("yunet", enhance="none").describe()["enhance"] is None
-    with pytest.raises(EdgeferError, match="--det-enhance 'sharpen': expected none or clahe"):
+    with pytest.raises(EdgeferError, match="--det-enhance 'sharpen': expected auto, clahe or none"):
         make_detector("yunet", enhance="sharpen")
+
+
+def test_auto_enhance_only_touches_dim_frames(crowd_clip):
+    from edgefer.camera.detectors import is_dim
+
+    frame = read_frames(crowd_clip.path)[0]
+    assert not is_dim(frame) and is_dim((frame * 0.3).astype(np.uint8))
+    plain, auto = YuNetDetector(YUNET_MODEL, enhance=None), YuNetDetector(YUNET_MODEL, enhance="auto")
+    np.testing.assert_array_equal(plain.detect(frame)[0], auto.detect(frame)[0])  # a bright frame is left as it is
 
 
 def test_det_width_settings():
