@@ -208,7 +208,7 @@ class RunOutputs:
             raise EdgeferError(f"{self.out}: disk full while finishing ({reason}); summary.json written in its "
                                "reserved space") from None
         self.summary = summary
-        if errors:
+        if errors and not str(summary.get("stopped", "")).startswith("error"):  # else the run's own error is the line
             raise EdgeferError(f"{self.out}: {errors[0]} (summary.json is complete)")
         return summary
 

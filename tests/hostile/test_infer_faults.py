@@ -156,3 +156,23 @@ def test_deferred_signals_are_counted_not_raised():
         assert stop.deferred == 1
         with pytest.raises(KeyboardInterrupt):  # outside finalisation, a second SIGINT still breaks a stuck loop
             os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_real_file_size_limit(onnx_model, crowd_clip, tmp_path):
+    """``ulimit -f 16`` as in the issue: one error line, whole JSONL lines, a summary.json that parses."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
+
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-m", "edgefer.cli.main", "infer", "--source", str(crowd_clip.path), "--model",
+                        str(onnx_model), "--out", str(out), "--no-save-video"], capture_output=True, text=True,
+                       timeout=300, preexec_fn=limit)
+    errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
+    assert p.returncode == 2 and len(errors) == 1 and "disk full" in errors[0], p.stderr
+    assert "Traceback" not in p.stderr
+    records = faces_lines(out / "faces.jsonl")
+    assert records and (out / "faces.jsonl").read_bytes().endswith(b"\n")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped"].startswith("error:") and summary["frames"] >= 1
