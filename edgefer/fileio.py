@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -102,7 +103,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except OSError as e:
+            if e.errno in DISK_FULL:
+                raise EdgeferError(f"{path}: disk full ({e.strerror or e}); the previous file, if any, is kept") from None
+            raise
+        except RuntimeError as e:  # torch.save reports a failed write as RuntimeError ("unexpected pos ...")
+            if disk_full(tmp_path):
+                raise EdgeferError(f"{path}: disk full or file-size limit reached; the previous file, if any, is kept") from None
+            raise
         # mkstemp makes 0600 files; artifacts are shared (Docker volumes), so use the umask's default.
         umask = os.umask(0)
         os.umask(umask)
@@ -110,6 +120,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def disk_full(path: Path) -> bool:
+    """Whether a failed write of ``path`` is most likely the disk (< 1 MiB free) or ulimit -f (within 1 MiB)."""
+    import resource
+
+    try:
+        st = os.statvfs(path.parent)
+        if st.f_bavail * st.f_frsize < (1 << 20):
+            return True
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        return limit != resource.RLIM_INFINITY and path.stat().st_size + (1 << 20) >= limit
+    except OSError:
+        return False
 
 
 def write_json(path: str | Path, data: Any) -> None:

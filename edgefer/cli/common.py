@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import math
@@ -39,6 +40,11 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             typer.secho("interrupted", err=True)
             raise typer.Exit(130) from None
+        except OSError as e:  # the last line of defence for a full disk; other OSErrors are bugs: traceback
+            if e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise
+            typer.secho(f"error: {e.filename or 'output'}: disk full ({e.strerror})", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
