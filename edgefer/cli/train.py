@@ -44,6 +44,19 @@ def check_run(data: Path, out: Path, epochs: int, batch_size: int, lr: float, li
         raise EdgeferError(f"--batch-size {batch_size} is larger than --limit {limit}: no full batch to train on")
 
 
+def check_batch_fits(data: Path, batch_size: int, holdout: int = 0) -> None:
+    """After the option checks: a batch larger than the training split would run 0 steps per epoch."""
+    from edgefer.data.layouts import count_faces
+
+    n = count_faces(data, "train")  # label files only: an upper bound, in well under a second
+    if n is not None and holdout and n <= holdout:
+        raise EdgeferError(f"--recipe edge holds out {holdout} training faces; {data} has at most {n} (use --limit for a smoke run)")
+    if n is not None and batch_size > n - holdout:
+        kept = f" ({holdout} held out)" if holdout else ""
+        raise EdgeferError(f"--batch-size {batch_size} is larger than the training split of {data} "
+                           f"(at most {n - holdout} faces{kept}): no full batch to train on")
+
+
 @app.command("fer")
 @handle_errors
 def fer(
@@ -78,6 +91,7 @@ def fer(
     finite_float("--p-sharp", p_sharp, 0.0, 1.0, allow_none=True)
     if teacher is not None and not teacher.is_file():
         raise EdgeferError(f"--teacher {teacher}: no such checkpoint")
+    check_batch_fits(data, batch_size, holdout=2000 if recipe == "edge" and not limit else 0)
     from edgefer.training.fer import FERConfig, train_fer
 
     try:
@@ -123,6 +137,7 @@ def sr(
     check_run(data, out, epochs, batch_size, lr, limit)
     parsed = factor_list("--factors", factors)
     check_fixed_fer(fer)
+    check_batch_fits(data, batch_size)
     from edgefer.training.sr import SRConfig, train_sr
 
     cfg = SRConfig(data=str(data), fer=str(fer), factors=parsed, epochs=epochs,
@@ -159,6 +174,7 @@ def fsr(
         finite_float(name, w, 0.0, 1e6)
     parsed = factor_list("--factors", factors)
     check_fixed_fer(fer)
+    check_batch_fits(data, batch_size)
     from edgefer.training.fsr import FSRConfig, train_fsr
 
     cfg = FSRConfig(data=str(data), fer=str(fer), factors=parsed, pretrain_epochs=pretrain_epochs,
