@@ -68,3 +68,29 @@ def load_dataset(root: str | Path, split: str = "train", layout: str | None = No
     if len(faces) == 0:
         raise DataError(f"{root}: split {split!r} of the {layout} dataset holds no faces")
     return faces
+
+
+def count_faces(root: str | Path, split: str = "train") -> int | None:
+    """An upper bound on the faces of ``split`` from the label files alone (no image is read), for checks
+    before any work (e.g. ``--batch-size`` larger than the training split); None if it cannot tell."""
+    from edgefer.data.folders import IMAGE_SUFFIXES, _class_dirs, _split_dir
+    from edgefer.data.kaggle import USAGE, kaggle_csv
+    from edgefer.data.rafdb import LABEL_FILE, PREFIX
+    from edgefer.data.text import open_text
+
+    root = Path(root)
+    try:
+        layout = detect_layout(root)
+        if layout == "ferplus":
+            return sum(1 for line in open_text(root / SPLIT_DIRS[split] / "label.csv") if line.strip())
+        if layout == "kaggle":
+            import csv
+
+            usages = USAGE[split]
+            return sum(1 for row in csv.DictReader(open_text(kaggle_csv(root))) if row.get("Usage") in usages)
+        if layout == "rafdb":
+            return sum(1 for line in open_text(root / LABEL_FILE).read().splitlines() if line.startswith(PREFIX[split]))
+        folder = _split_dir(root, split) or root
+        return sum(1 for d, _ in _class_dirs(folder) for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except (DataError, OSError, KeyError, TypeError):
+        return None

@@ -83,8 +83,15 @@ def test_batch_larger_than_the_split_saves_nothing(ferplus_tiny, tmp_path):
     out = tmp_path / "run"
     r = runner.invoke(app, ["train", "fer", "--data", str(ferplus_tiny), "--out", str(out), "--batch-size", "100000",
                             "--epochs", "1"])
-    assert r.exit_code == 2 and "no training step" in r.output and "--batch-size" in r.output
+    assert r.exit_code == 2 and "no full batch" in r.output and "at most 64 faces" in r.output, r.output
     assert not out.exists()
+
+
+def test_count_faces_reads_labels_only(ferplus_tiny):
+    from edgefer.data.layouts import count_faces
+
+    assert count_faces(ferplus_tiny, "train") == 64 and count_faces(ferplus_tiny, "val") == 24
+    assert count_faces(ferplus_tiny / "nope") is None
 
 
 def test_missing_data_writes_nothing(tmp_path):
