@@ -150,6 +150,8 @@ def test_broker_restart_mid_run_loses_nothing(make_broker, tmp_path):
         threading.Thread(target=run, daemon=True).start()
 
     drive(sink, 12.0, stop_broker=outage)
+    live = list(csv.DictReader(open(tmp_path / "fleet" / "crowd.csv")))  # written live, before the camera ends
+    assert live and fleet.poll() is None
     summary = sink.close(drain_s=30)["fleet"]
     out, _ = fleet.communicate(timeout=120)
     assert fleet.returncode == 0, out
