@@ -4,8 +4,9 @@
                                                   "outputs": {"logits": [-1, 8]}, "qdq": True, "metadata": {...},
                                                   "classes": [...], ...}
     describe_engine("export/fsrfer.fp16.engine") -> the engine's sidecar fields (TensorRT is not needed)
-    classes_for_onnx(path)                     -> the class list: ONNX metadata "classes", else the
-                                                  export manifest.json beside it, else None
+    classes_for_onnx(path)                     -> the class list: the graph's ``edgefer.classes`` metadata,
+                                                  else the export manifest.json beside it, else None
+                                                  (``edgefer.backends.contract.onnx_class_names``: one definition)
 
 Shapes use -1 for a symbolic (batch) axis. ``onnx`` is used when installed, else ONNX Runtime (the
 Jetson image may carry either); neither imports torch.
@@ -13,37 +14,14 @@ Jetson image may carry either); neither imports torch.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from edgefer.backends.contract import onnx_class_names
 from edgefer.errors import EdgeferError
 from edgefer.fileio import sha256_file
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-
-
-def _manifest_classes(path: Path) -> list[str] | None:
-    """Classes from the ``manifest.json`` written by ``edgefer export`` beside ``path``, if it lists this file."""
-    manifest = path.parent / "manifest.json"
-    try:
-        m = json.loads(manifest.read_text())
-    except (OSError, ValueError):
-        return None
-    listed = path.name in (m.get("files") or {}) or path.name in (m.get("int8") or {})
-    classes = m.get("classes")
-    return [str(c) for c in classes] if listed and isinstance(classes, list) else None
-
-
-def _metadata_classes(metadata: dict[str, str]) -> list[str] | None:
-    raw = metadata.get("classes")
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = [c.strip() for c in raw.split(",") if c.strip()]
-    return [str(c) for c in value] if isinstance(value, list) else None
 
 
 def _with_onnx(path: Path) -> dict[str, Any]:
@@ -104,7 +82,7 @@ def describe_onnx(path: str | Path) -> dict[str, Any]:
         desc = _with_onnxruntime(path)
     else:
         desc = _with_onnx(path)
-    classes = _metadata_classes(desc["metadata"]) or _manifest_classes(path)
+    classes, _ = onnx_class_names(path, desc["metadata"])
     return {"model": str(path), "format": "onnx", **desc, "classes": classes,
             "file_mb": round(path.stat().st_size / 1e6, 2), "sha256": sha256_file(path)}
 
@@ -115,12 +93,14 @@ def classes_for_onnx(path: str | Path) -> list[str] | None:
     try:
         import onnx
     except ImportError:
-        return _manifest_classes(path)
-    try:
-        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    except Exception:  # noqa: BLE001 - build-engine reports an unreadable ONNX itself
-        meta = {}
-    return _metadata_classes(meta) or _manifest_classes(path)
+        meta = None
+    else:
+        try:
+            meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        except Exception:  # noqa: BLE001 - build-engine reports an unreadable ONNX itself
+            meta = None
+    classes, _ = onnx_class_names(path, meta)
+    return classes
 
 
 def describe_engine(path: str | Path) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def test_build_engine_records_the_export_classes(fake_trt, tmp_path):
     onnx = tmp_path / "fsrfer.onnx"
     tiny_onnx(onnx)
     classes = ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"]
-    (tmp_path / "manifest.json").write_text(json.dumps({"classes": classes, "files": {"fsrfer.onnx": {}}}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "edgefer-export", "classes": classes, "files": {"fsrfer.onnx": {}}}))
     r = runner.invoke(app, ["build-engine", "--onnx", str(onnx), "--out", str(tmp_path / "m.engine")])
     assert r.exit_code == 0, r.output
     side = json.loads((tmp_path / "m.engine.json").read_text())

@@ -17,7 +17,7 @@ def test_info_describes_an_onnx_graph(tmp_path):
     """Issue #7: `info --model X.onnx` used to fail with "not a loadable PyTorch checkpoint"."""
     onnx = tmp_path / "fsrfer.onnx"
     tiny_onnx(onnx)
-    (tmp_path / "manifest.json").write_text(json.dumps({"classes": list("abcdefgh"), "files": {"fsrfer.onnx": {}}}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "edgefer-export", "classes": list("abcdefgh"), "files": {"fsrfer.onnx": {}}}))
     r = runner.invoke(app, ["info", "--model", str(onnx), "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
@@ -33,7 +33,7 @@ def test_info_shows_embedded_metadata_and_qdq(tmp_path):
 
     path = tiny_qdq_onnx(tmp_path / "q.int8.onnx")
     model = onnx_lib.load(str(path))
-    onnx_lib.helper.set_model_props(model, {"classes": json.dumps(["x", "y"]), "source": "test"})
+    onnx_lib.helper.set_model_props(model, {"edgefer.classes": json.dumps(["x", "y"]), "source": "test"})
     onnx_lib.save(model, str(path))
     r = runner.invoke(app, ["info", "--model", str(path)])
     assert r.exit_code == 0, r.output
