@@ -17,7 +17,7 @@ import numpy as np
 from edgefer.data import load_dataset
 from edgefer.degrade import degrade_mixed
 from edgefer.errors import EdgeferError
-from edgefer.fileio import atomic_path, sha256_file, write_json
+from edgefer.fileio import atomic_path, clean_stale_once, sha256_file, write_json
 
 CALIB_FACTORS = (1, 2, 3, 4, 5, 6, 7, 8)
 
@@ -41,6 +41,9 @@ def calibration_set_path(folder: Path, data: Path, split: str, samples: int, see
 
 def load_or_make_calibration_set(data: Path, split: str, samples: int, seed: int, folder: Path) -> tuple[np.ndarray, dict[str, Any]]:
     """Reuse the saved set for these settings, or build it from the dataset and save it (with a manifest)."""
+    import tempfile
+
+    clean_stale_once(tempfile.gettempdir())  # edgefer-quant-* scratch of killed calibrations (fileio.clean_stale)
     path = calibration_set_path(folder, data, split, samples, seed)
     manifest_path = path.with_suffix(".json")
     if path.is_file() and manifest_path.is_file():
