@@ -64,7 +64,8 @@ def make_fleet_sink(publish: str | None, *, out: Path, privacy: bool, camera_id:
 def fleet_command(
     broker_url: Annotated[str, typer.Option("--broker", envvar=BROKER_ENV, show_envvar=True,
                                             help="mqtt://user@host:port/topic/prefix (mqtts:// for TLS; user and port optional): the cameras' --publish prefix.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder: crowd.csv, crowd.png, fleet.json, events.jsonl.")] = Path("runs/fleet"),
+    out: Annotated[Path, typer.Option("--out", help="Output folder: crowd.csv, crowd.png, fleet.json, messages.jsonl, events.jsonl; "
+                                                    "a restart on the same folder continues it.")] = Path("runs/fleet"),
     privacy: Annotated[bool, typer.Option("--privacy", help="Aggregates only: face events are not written (events.jsonl is not kept).")] = False,
     bucket: Annotated[float, typer.Option("--bucket", help="Seconds per crowd.csv row.")] = 1.0,
     refresh: Annotated[float, typer.Option("--refresh", help="Rewrite crowd.csv, crowd.png and fleet.json every this many seconds.")] = 5.0,
@@ -92,6 +93,8 @@ def fleet_command(
     broker = parse_broker(broker_url, "--broker", from_env=os.environ.get(BROKER_ENV) == broker_url, ca=ca, cert=cert,
                           key=key, password_file=password_file)
     agg = FleetAggregator(out, privacy=privacy, bucket_s=bucket)
+    if agg.replayed:
+        log.info("continuing %s: %d earlier messages replayed from messages.jsonl / events.jsonl", out, agg.replayed)
     topic = subscription(broker.prefix)
 
     def on_connected(client: Any) -> None:  # on every (re)connection; the persistent session keeps it anyway

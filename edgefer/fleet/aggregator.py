@@ -12,6 +12,9 @@ Outputs in --out (rewritten atomically every ``refresh`` seconds while running, 
                  faces_per_frame of "total" is the sum over cameras (the fleet's crowd size).
     crowd.png    faces per frame per camera and in total; the total's expression shares
     fleet.json   per camera and run: received, duplicates, missing, dropped, intervals, ended
+    messages.jsonl  every interval and status message accepted, appended and flushed before the broker
+                 gets its PUBACK; a restarted ``fleet`` on the same --out replays it (and events.jsonl)
+                 and continues, de-duplication included
     events.jsonl face events as they arrive (not with --privacy, which keeps aggregates only)
 """
 
@@ -35,6 +38,7 @@ from edgefer.fleet.messages import KINDS, SCHEMA_ID
 
 log = logging.getLogger(__name__)
 TOTAL = "total"
+MESSAGES = "messages.jsonl"  # every interval and status message accepted, one line each (aggregates only)
 
 
 @dataclass
@@ -78,8 +82,36 @@ class FleetAggregator:
         self._events: TextIO | None = None
         if privacy:
             (self.out / "events.jsonl").unlink(missing_ok=True)  # an earlier run's would contradict privacy
-        else:
-            self._events = open(self.out / "events.jsonl", "a", encoding="utf-8")
+        # A restarted aggregator continues: what an earlier one accepted is replayed (state and de-duplication).
+        self.replayed = self._replay(self.out / MESSAGES) + (0 if privacy else self._replay(self.out / "events.jsonl"))
+        self.changed = self.replayed > 0
+        self._messages = self._open(self.out / MESSAGES)
+        if not privacy:
+            self._events = self._open(self.out / "events.jsonl")
+
+    @staticmethod
+    def _open(path: Path) -> TextIO:
+        try:
+            fh = open(path, "a+", encoding="utf-8")
+            if fh.tell() > 0:
+                fh.seek(fh.tell() - 1)
+                if fh.read(1) != "\n":
+                    fh.write("\n")  # end a line cut by a crash, so that the next message starts its own
+            return fh
+        except OSError as e:
+            raise EdgeferError(f"{path}: cannot write ({e.strerror or e})") from None
+
+    def _replay(self, path: Path) -> int:
+        n = 0
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    msg = json.loads(line)
+                    _check_fields(msg)
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by a crash
+                n += self._accept(msg, str(msg["camera"]), str(msg["run"]), msg["seq"], msg["kind"]) == "new"
+        return n
 
     def add(self, topic: str, payload: bytes) -> str:
         """One message -> "new" | "duplicate" | "invalid" | "ignored" (a face event under --privacy)."""
@@ -96,26 +128,32 @@ class FleetAggregator:
             return "invalid"
         with self._lock:
             self.received += 1
-            st = self.runs[(camera, run)]
-            if seq in st.seen:
-                st.duplicates += 1
-                return "duplicate"
-            st.seen.add(seq)
-            st.model = msg.get("model")
-            self.changed = True
-            if kind == "interval":
-                st.intervals += 1
-                self.intervals.append(msg)
-            elif kind == "status" and msg.get("state") == "end":
-                st.end = msg
-            elif kind == "face":
-                st.face_events += 1
-                if self._events is None:
-                    self.faces_ignored += 1
-                    return "ignored"
-                self._events.write(json.dumps(msg, separators=(",", ":")) + "\n")
-                self._events.flush()
-            return "new"
+            result = self._accept(msg, camera, run, seq, kind)
+            if result == "new":  # on disk before paho acknowledges it (after this callback returns)
+                fh = self._events if kind == "face" else self._messages
+                fh.write(json.dumps(msg, separators=(",", ":")) + "\n")
+                fh.flush()
+            return result
+
+    def _accept(self, msg: dict[str, Any], camera: str, run: str, seq: int, kind: str) -> str:
+        st = self.runs[(camera, run)]
+        if seq in st.seen:
+            st.duplicates += 1
+            return "duplicate"
+        st.seen.add(seq)
+        st.model = msg.get("model")
+        self.changed = True
+        if kind == "interval":
+            st.intervals += 1
+            self.intervals.append(msg)
+        elif kind == "status" and msg.get("state") == "end":
+            st.end = msg
+        elif kind == "face":
+            st.face_events += 1
+            if self.privacy:
+                self.faces_ignored += 1
+                return "ignored"
+        return "new"
 
     def ended(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -170,7 +208,8 @@ class FleetAggregator:
                     "face_events": st.face_events, "ended": st.end is not None, "last_seq": end.get("seq"),
                     "missing": st.missing(), "dropped": end.get("dropped"),
                     "intervals_sent": end.get("intervals"), "complete": st.complete(), "model": st.model}
-            return {"cameras": cams, "messages": self.received, "invalid": self.invalid, "privacy": self.privacy,
+            return {"cameras": cams, "messages": self.received, "replayed": self.replayed, "invalid": self.invalid,
+                    "privacy": self.privacy,
                     "face_events_ignored": self.faces_ignored, "bucket_s": self.bucket_s}
 
     def write(self, plot: bool = True) -> dict[str, Path]:
@@ -188,11 +227,13 @@ class FleetAggregator:
             png = plot_fleet(rows, self.classes, self.out / "crowd.png")
             if png is not None:
                 files["crowd_png"] = png
+        files["messages_jsonl"] = self.out / MESSAGES
         if self._events is not None:
             files["events_jsonl"] = self.out / "events.jsonl"
         return files
 
     def close(self) -> None:
+        self._messages.close()
         if self._events is not None:
             self._events.close()
             self._events = None

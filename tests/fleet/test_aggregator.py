@@ -79,3 +79,25 @@ def test_broken_messages_do_not_stop_the_aggregator(tmp_path):
     assert feed(agg, good) == "new"
     agg.write(plot=False)  # still writes
     assert agg.invalid == 6 and len(agg.rows()) == 2
+
+
+def test_a_restarted_aggregator_continues(tmp_path):
+    env = Envelope("cam", MODEL, False)
+    msgs = [interval(env, 100.0 + i, 1, 1, 1) for i in range(4)]
+    ev = env.make("face", {"event": "appear", "track": 1, "label": "happiness", "previous": None, "score": 0.9,
+                           "face_px": 20, "box": [1, 2, 20, 20], "frame": 0})
+    first = FleetAggregator(tmp_path)
+    for m in msgs[:3] + [ev]:
+        feed(first, m)
+    first.close()  # killed: no write() of crowd.csv
+    with open(tmp_path / "messages.jsonl", "a") as fh:
+        fh.write('{"cut by a cra')  # a line cut by the crash
+    second = FleetAggregator(tmp_path)
+    assert second.replayed == 4
+    assert feed(second, msgs[2]) == "duplicate" and feed(second, ev) == "duplicate"  # redelivered after the restart
+    assert feed(second, msgs[3]) == "new"
+    second.write(plot=False)
+    rows = [r for r in csv.DictReader(open(tmp_path / "crowd.csv")) if r["camera"] == TOTAL]
+    assert len(rows) == 4 and second.runs[("cam", env.run)].face_events == 1
+    second.close()
+    assert FleetAggregator(tmp_path).replayed == 5  # the message after the cut line survived it
