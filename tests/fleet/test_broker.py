@@ -72,10 +72,12 @@ class Recorder:
     def __init__(self, url: str) -> None:
         b = parse_broker(url, environ={})
         self.messages: list[tuple[str, dict]] = []
+        subscribed = threading.Event()
         self.conn = Connection(b, "test-recorder", "recorder", on_connected=lambda c: c.subscribe(f"{b.prefix}/#", qos=1))
         self.conn.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, json.loads(m.payload)))
+        self.conn.client.on_subscribe = lambda *a: subscribed.set()
         assert self.conn.open()
-        time.sleep(0.5)  # SUBACK
+        assert subscribed.wait(30), "no SUBACK within 30 s"
 
 
 def test_two_cameras_publish_and_fleet_combines(broker, onnx_model, crowd_clip, tmp_path):
@@ -152,6 +154,7 @@ def test_broker_restart_mid_run_loses_nothing(make_broker, tmp_path):
     drive(sink, 12.0, stop_broker=outage)
     live = list(csv.DictReader(open(tmp_path / "fleet" / "crowd.csv")))  # written live, before the camera ends
     assert live and fleet.poll() is None
+    assert pub.conn.connected.wait(30), "the camera did not reconnect within 30 s of the broker's return"
     summary = sink.close(drain_s=30)["fleet"]
     out, _ = fleet.communicate(timeout=120)
     assert fleet.returncode == 0, out
@@ -183,6 +186,7 @@ def test_full_spool_drops_are_counted_not_lost(make_broker, tmp_path):
     for i in range(600):
         sink(i, i / 10, [face(1)])
     broker.start()
+    assert pub.conn.connected.wait(30), "the camera did not reconnect within 30 s of the broker's return"
     summary = sink.close(drain_s=30)["fleet"]
     out, _ = fleet.communicate(timeout=120)
     assert fleet.returncode == 0, out
