@@ -432,6 +432,10 @@ class FrameReader:
                 t.join(timeout=max(deadline - time.monotonic(), 0.0))
         if self._thread is not None and self._thread.is_alive():
             log.warning("%s: the reader is blocked in the source's read; leaving it to end on its own", self.spec.describe())
+            if self.spec.live and not self._reopening:  # stopped inside a stall the watchdog had not yet called one
+                quiet = time.monotonic() - self._last_frame
+                self.stats.gaps.append({"t": round(max(self._timestamp(self.stats.frames_read) - quiet, 0.0), 3),
+                                        "seconds": round(quiet, 3), "attempts": 0, "open": True})
         elif self._cap is not None:
             self._cap.release()
             self._cap = None

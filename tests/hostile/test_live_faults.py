@@ -113,6 +113,8 @@ def test_stop_during_a_stall_does_not_wait_for_the_stalled_read():
         # close_timeout_s (1 s) with slack for a loaded machine.
         assert took < 3.0
         assert reader._thread is not None and reader._thread.is_alive()  # abandoned, not joined
+        (gap,) = reader.stats.gaps  # the stall still open at the stop is recorded
+        assert gap["open"] is True and gap["seconds"] >= 0.2
     finally:
         cam.release.set()
     reader._thread.join(5)
