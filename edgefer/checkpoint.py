@@ -3,7 +3,7 @@
 A checkpoint is a plain dict (tensors, numbers, strings, lists) so that it
 loads with ``torch.load(..., weights_only=True)``:
 
-    format, version, kind ("fer" | "sr_fer" | "fsrfer"), classes, input
+    format, version, kind ("fer" | "sr_fer" | "fsrfer" | "ensemble"), classes, input
     {size, channels, range}, arch {part: kwargs}, state {part: state_dict},
     config, command, git_commit, edgefer_version, metrics
     and optionally calibration {temperature, ...} (folded into the classifier when built) and
@@ -29,7 +29,7 @@ from edgefer.preprocess import INPUT_CHANNELS, INPUT_RANGE, INPUT_SIZE
 
 FORMAT = "edgefer-checkpoint"
 VERSION = 1
-KINDS = ("fer", "sr_fer", "fsrfer")
+KINDS = ("fer", "sr_fer", "fsrfer", "ensemble")
 
 
 def git_commit() -> str | None:
@@ -113,30 +113,40 @@ def fold_temperature(classifier: nn.Linear, temperature: float) -> None:
 
 def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
     """The eval-mode classifier a checkpoint describes: (N, 1, 48, 48) grey 0-255 -> (N, K) logits."""
-    from edgefer.models.composed import FSRFER, SRThenFER
+    from edgefer.models.composed import FSRFER, Ensemble, SRThenFER
     from edgefer.models.fer import FERNet
     from edgefer.models.generator import Generator
     from edgefer.models.sr import SRNet
 
     arch, state = ckpt["arch"], ckpt["state"]
     try:
-        fer = FERNet(**arch["fer"])
-        fer.load_state_dict(state["fer"])
-        if ckpt["kind"] == "fer":
-            model: nn.Module = fer
-        elif ckpt["kind"] == "sr_fer":
-            sr = SRNet(**arch["sr"])
-            sr.load_state_dict(state["sr"])
-            model = SRThenFER(sr, fer)
+        if ckpt["kind"] == "ensemble":
+            members = []
+            for i, member_arch in enumerate(arch["members"]):
+                members.append(FERNet(**member_arch))
+                members[-1].load_state_dict(state[f"member{i}"])
+            model: nn.Module = Ensemble(members, flip=bool(arch.get("flip", False)))
+            classifiers = [m.head.classifier for m in members]
         else:
-            g = Generator(**arch["generator"])
-            g.load_state_dict(state["generator"])
-            model = FSRFER(fer, g)
+            fer = FERNet(**arch["fer"])
+            fer.load_state_dict(state["fer"])
+            if ckpt["kind"] == "fer":
+                model = fer
+            elif ckpt["kind"] == "sr_fer":
+                sr = SRNet(**arch["sr"])
+                sr.load_state_dict(state["sr"])
+                model = SRThenFER(sr, fer)
+            else:
+                g = Generator(**arch["generator"])
+                g.load_state_dict(state["generator"])
+                model = FSRFER(fer, g)
+            classifiers = [fer.head.classifier]
         calibration = ckpt.get("calibration") or {}
-        if calibration.get("prior_shift"):
-            fold_prior_shift(fer.head.classifier, float(calibration["prior_shift"]), calibration["log_prior"])
-        if calibration.get("temperature"):
-            fold_temperature(fer.head.classifier, float(calibration["temperature"]))
+        for classifier in classifiers:
+            if calibration.get("prior_shift"):
+                fold_prior_shift(classifier, float(calibration["prior_shift"]), calibration["log_prior"])
+            if calibration.get("temperature"):
+                fold_temperature(classifier, float(calibration["temperature"]))
     except (KeyError, RuntimeError, TypeError) as e:
         msg = str(e).strip().splitlines()[0][:160]
         raise CheckpointError(f"checkpoint's weights do not fit its architecture ({msg})") from None

@@ -28,6 +28,43 @@ app = typer.Typer(help="Train the FER model (B0/B1), the SR baseline (B2) or FSR
 EpochsOpt = Annotated[int, typer.Option("--epochs", help="Passes over the training split.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Faces per step.")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine schedule).")]
+NprocOpt = Annotated[int, typer.Option("--nproc", help="Train with N processes on this machine (DDP: gloo on CPU, NCCL "
+                                       "on GPUs); --batch-size stays the global batch. Same as torchrun "
+                                       "--standalone --nproc-per-node N -m edgefer train ...")]
+
+
+def relaunch(nproc: int, batch_size: int) -> None:
+    """Run this very command again under torch.distributed.run with ``nproc`` local processes (the
+    ``--nproc`` option removed); exits with the workers' status. Rank 0 prints the run's messages."""
+    import logging
+    import os
+    import sys
+
+    if os.environ.get("WORLD_SIZE"):
+        raise EdgeferError(f"--nproc {nproc}: already running under torchrun (WORLD_SIZE={os.environ['WORLD_SIZE']}); drop --nproc")
+    if batch_size % nproc:
+        raise EdgeferError(f"--batch-size {batch_size}: the global batch must split evenly over {nproc} processes")
+    argv, rest = [], iter(sys.argv[1:])
+    for a in rest:
+        if a == "--nproc":
+            next(rest, None)
+        elif not a.startswith("--nproc="):
+            argv.append(a)
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    logging.getLogger("torch.distributed").setLevel(logging.ERROR)  # the workers speak for themselves
+    try:
+        run(parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "edgefer", *argv]))
+    except ChildFailedError as e:  # a worker failed; rank 0 has printed why
+        codes = [f.exitcode for f in e.failures.values()]
+        raise typer.Exit(next((c for c in codes if c > 0), 1)) from None
+
+
+def is_rank_0() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 def check_run(data: Path, out: Path, epochs: int, batch_size: int, lr: float, limit: int | None, *,
@@ -80,6 +117,7 @@ def fer(
     sampler: Annotated[str, typer.Option("--sampler", help="uniform | balanced (class-balanced sampling).")] = "uniform",
     p_sharp: Annotated[float | None, typer.Option("--p-sharp", help="Share of sharp faces with the edge recipe (0.35).")] = None,
     widths: Annotated[str, typer.Option("--widths", help="Channel widths of the four stages.")] = "32,64,128,256",
+    nproc: NprocOpt = 1,
 ) -> None:
     """Train the FER network on sharp faces (B0), with multi-resolution augmentation (B1), or the edge recipe."""
     check_run(data, out, epochs, batch_size, lr, limit)
@@ -108,7 +146,12 @@ def fer(
                     p_sharp=(0.35 if edge else None) if p_sharp is None else p_sharp,
                     teacher=str(teacher) if teacher else None, kd_alpha=kd_alpha if teacher else 0.0,
                     ema_decay=0.999 if edge else 0.0, holdout=2000 if edge and not limit else 0)
-    typer.echo(f"model: {train_fer(cfg, str(out), resume)}")
+    if nproc != 1:
+        positive_int("--nproc", nproc)
+        return relaunch(nproc, batch_size)
+    path = train_fer(cfg, str(out), resume)
+    if is_rank_0():
+        typer.echo(f"model: {path}")
 
 
 FerCkptOpt = Annotated[Path, typer.Option("--fer", help="The fixed FER checkpoint (kind 'fer').")]
@@ -195,3 +238,17 @@ def confidence(
     cal = refit_calibration(str(model), str(data))["calibration"]
     typer.echo(f"{model}: prior shift {cal.get('prior_shift', 0):g}, temperature {cal['temperature']:.3f}, "
                f"holdout ECE {100 * cal['holdout_ece_before']:.1f}% -> {100 * cal['holdout_ece_after']:.1f}%")
+
+
+@app.command("ensemble")
+@handle_errors
+def ensemble(
+    member: Annotated[list[Path], typer.Option("--member", help="An edge-recipe FER checkpoint (repeat for each member).")],
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="The ensemble checkpoint to write.")] = Path("runs/ensemble.pt"),
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Each member also reads the mirrored face.")] = True,
+) -> None:
+    """Average several FER checkpoints (and their mirrored views) into one calibrated model; no training."""
+    from edgefer.training.ensemble import build_ensemble
+
+    typer.echo(f"model: {build_ensemble([str(m) for m in member], str(data), str(out), flip)}")

@@ -3,6 +3,7 @@
 - ``fer``: FERNet alone (B0, B1).
 - ``sr_fer``: SRNet, then FERNet (B2).
 - ``fsrfer``: FERNet's features, then G, then FERNet's head (FSR-FER).
+- ``ensemble``: the mean logits of several FERNets, each optionally also on the mirrored face.
 """
 
 from __future__ import annotations
@@ -33,3 +34,19 @@ class FSRFER(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fer.head(self.generator(self.fer.features(x)))
+
+
+class Ensemble(nn.Module):
+    """(N, 1, 48, 48) -> (N, K): the mean of the members' logits; with ``flip`` each member also reads the
+    mirrored face (expressions are near-symmetric, and the two views' errors differ). Members are
+    calibrated as one: ``checkpoint.fold_*`` applies the shift and temperature to every member."""
+
+    def __init__(self, members: list[FERNet], flip: bool = True) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.flip = flip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        views = [x, torch.flip(x, dims=[3])] if self.flip else [x]
+        logits = [m(v) for m in self.members for v in views]
+        return torch.stack(logits, 0).mean(0)

@@ -126,3 +126,35 @@ def test_edge_recipe_writes_calibration_and_resumes_deterministically(ferplus_ti
     again = refit_calibration(model, str(ferplus_tiny))
     assert again["calibration"]["temperature"] == pytest.approx(ck["calibration"]["temperature"], rel=1e-6)
     assert again["metrics"]["accuracy"] == ck["metrics"]["accuracy"]
+
+
+def test_ensemble_of_edge_checkpoints_is_calibrated_and_exports(ferplus_tiny, tmp_path):
+    from edgefer.checkpoint import load_classifier
+    from edgefer.deploy.onnx_export import export_model
+    from edgefer.training.ensemble import build_ensemble
+
+    cfg = lambda seed_shift: tiny_cfg(ferplus_tiny, epochs=1, multires=True, input_norm="face", soft_targets=True,
+                                      logit_adjust=1.0, p_sharp=0.35, holdout=16, lr=3e-3 * seed_shift)
+    a = train_fer(cfg(1), str(tmp_path / "a"))
+    b = train_fer(cfg(2), str(tmp_path / "b"))
+    out = build_ensemble([a, b], str(ferplus_tiny), str(tmp_path / "ens.pt"))
+    model, ck = load_classifier(out)
+    assert ck["kind"] == "ensemble" and len(ck["arch"]["members"]) == 2 and ck["arch"]["flip"]
+    assert ck["calibration"]["temperature"] > 0 and set(ck["metrics"]["balanced_accuracy"]) == {"1", "2", "3", "4", "6", "8"}
+    # the ensemble is the mean of its (calibrated) members on both views
+    x = torch.rand(3, 1, 48, 48) * 255
+    members = [m.eval() for m in model.members]
+    with torch.no_grad():
+        ref = torch.stack([m(v) for m in members for v in (x, torch.flip(x, dims=[3]))]).mean(0)
+        torch.testing.assert_close(model(x), ref)
+    manifest = export_model(out, tmp_path / "export")
+    assert manifest["main"] == "ensemble.onnx" and set(manifest["files"]) == {"ensemble.onnx"}
+    assert manifest["check"]["max_abs_diff_probs"] < 1e-4  # ONNX Runtime = PyTorch, flips included
+
+    ckb = load_checkpoint(b)
+    ckb["config"]["holdout"] = 8
+    from edgefer.checkpoint import save_checkpoint
+
+    save_checkpoint(ckb, tmp_path / "other.pt")
+    with pytest.raises(EdgeferError, match="holdout differ"):
+        build_ensemble([a, str(tmp_path / "other.pt")], str(ferplus_tiny), str(tmp_path / "bad.pt"))
