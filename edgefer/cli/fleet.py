@@ -56,7 +56,10 @@ def make_fleet_sink(publish: str | None, *, out: Path, privacy: bool, camera_id:
     broker = parse_broker(publish, "--publish", from_env=os.environ.get(PUBLISH_ENV) == publish, ca=ca, cert=cert,
                           key=key, password_file=password_file)
     camera = check_level(camera_id or socket.gethostname().split(".")[0], "--camera-id")
-    pub = Publisher(broker, f"edgefer-cam-{camera}", Spool(spool or out / "spool", spool_max))
+    queue = Spool(spool or out / "spool", spool_max)
+    if privacy and (n := queue.discard_topics("/face")):  # an earlier, non-private run's face events stay unsent
+        log.info("privacy mode: %d face message(s) of an earlier run removed from the spool", n)
+    pub = Publisher(broker, f"edgefer-cam-{camera}", queue)
     pub.start()
     return FleetSink(pub, camera, broker.prefix, privacy, interval_s)
 

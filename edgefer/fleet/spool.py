@@ -73,6 +73,26 @@ class Spool:
             self.written += 1
             return n
 
+    def discard_topics(self, suffix: str) -> int:
+        """Delete the unsent messages whose topic ends with ``suffix``; returns how many (privacy mode
+        removes an earlier run's "/face" messages this way, so that it never sends one)."""
+        with self._lock:
+            keep: collections.deque[int] = collections.deque()
+            gone = 0
+            for n in self._unsent:
+                try:
+                    with open(self._path(n), "rb") as fh:
+                        topic = fh.readline().rstrip(b"\n").decode("utf-8")
+                except OSError:
+                    continue
+                if topic.endswith(suffix):
+                    self._path(n).unlink(missing_ok=True)
+                    gone += 1
+                else:
+                    keep.append(n)
+            self._unsent = keep
+            return gone
+
     def take(self) -> tuple[int, str, bytes] | None:
         """The oldest unsent message (key, topic, payload), now counted as in flight; None if none."""
         with self._lock:

@@ -56,3 +56,13 @@ def test_make_room_counts_the_drop_before_the_last_message(tmp_path):
     assert s.dropped == 1
     s.put("t", b"end")  # the count stated in "end" is final: this put drops nothing more
     assert s.dropped == 1 and len(s) == 100
+
+
+def test_privacy_removes_an_earlier_runs_face_messages(tmp_path):
+    s = Spool(tmp_path, max_messages=100)
+    for kind in ("status", "face", "interval", "face", "interval"):
+        s.put(f"p/cam/{kind}", kind.encode())
+    again = Spool(tmp_path, max_messages=100)
+    assert again.discard_topics("/face") == 2
+    assert [again.take()[2] for _ in range(3)] == [b"status", b"interval", b"interval"] and again.take() is None
+    assert len(list(tmp_path.glob("*.msg"))) == 3
