@@ -117,8 +117,12 @@ def build_engine_command(
     from edgefer.engine.builder import build_engine, check_build_args
     from edgefer.engine.trt_import import import_tensorrt
     from edgefer.errors import EdgeferError
+    from edgefer.cli.common import positive_int
     from edgefer.paths import calibration_dir, export_dir
 
+    for name, value in (("--min-batch", min_batch), ("--opt-batch", opt_batch), ("--max-batch", max_batch)):
+        positive_int(name, value, maximum=4096, allow_none=True)  # 0 is not "the default" (#11)
+    positive_int("--samples", samples, maximum=1_000_000)
     if not onnx.is_file():
         raise EdgeferError(f"{onnx}: no such ONNX file (run `edgefer export` first)")
     stem = onnx.stem if onnx.stem.endswith(f".{precision}") else f"{onnx.stem}.{precision}"  # fsrfer.int8.onnx -> fsrfer.int8
