@@ -74,3 +74,10 @@ def test_out_of_range_numbers_are_refused(cmd, opt, value, ferplus_tiny, onnx_mo
     errors = [line for line in r.output.splitlines() if line.startswith("error:")]
     assert len(errors) <= 1  # ours: exactly one line; Typer's type errors: its own usage message
     assert not out.exists()
+
+
+@pytest.mark.parametrize("opt", ["--min-batch", "--opt-batch", "--max-batch", "--samples"])
+@pytest.mark.parametrize("value", ["0", "-1", "100000000"])
+def test_build_engine_numbers_fail_before_tensorrt_is_looked_for(opt, value, onnx_model):
+    r = runner.invoke(app, ["build-engine", "--onnx", str(onnx_model), opt, value])
+    assert r.exit_code == 2 and opt in r.output and "TensorRT" not in r.output, r.output
