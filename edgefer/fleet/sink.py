@@ -74,8 +74,9 @@ class FleetSink:
         self._faces += len(faces)
         self._max = max(self._max, len(faces))
         for f in faces:
-            self._counts[f.label if f.label in self._counts else UNKNOWN] += 1
-            self._unknown += f.label == UNKNOWN
+            key = f.label if f.label in self._counts else UNKNOWN  # any label outside the class list is unknown
+            self._counts[key] += 1
+            self._unknown += key == UNKNOWN
         if not self.privacy:
             self._face_events(frame, faces)
 
