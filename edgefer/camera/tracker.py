@@ -56,10 +56,10 @@ class IoUTracker:
         matched_d: set[int] = set()
         if live and len(boxes):
             iou = iou_matrix(np.stack([t.box for t in live]), boxes)
-            for flat in np.argsort(-iou, axis=None):  # best pairs first
-                ti, di = divmod(int(flat), len(boxes))
-                if iou[ti, di] < self.iou_threshold:
-                    break
+            # only pairs that overlap enough are sorted: ~N of them, not N x M (a 500-face crowd has 250k pairs)
+            cand_t, cand_d = np.nonzero(iou >= self.iou_threshold)
+            order = np.argsort(-iou[cand_t, cand_d], kind="stable")  # best pairs first, ties in row-major order
+            for ti, di in zip(cand_t[order].tolist(), cand_d[order].tolist()):
                 if ti in matched_t or di in matched_d:
                     continue
                 matched_t.add(ti)
