@@ -67,3 +67,19 @@ def test_video_files_get_an_annotated_video_by_default(crowd_clip, onnx_model, t
             "--no-save-video")
     assert r.exit_code == 0 and not (tmp_path / "n" / "annotated.mp4").exists()
     assert np.isfinite(json.loads((tmp_path / "summary.json").read_text())["fps"])
+
+
+def test_unreadable_images_are_skipped_and_listed(photos, onnx_model, tmp_path):
+    import shutil
+
+    d = tmp_path / "mixed"
+    d.mkdir()
+    shutil.copy(photos / "a.jpg", d / "a.jpg")
+    (d / "broken.jpg").write_bytes(b"not a jpeg")
+    r = cli("--model", str(onnx_model), "--source", str(d), "--out", str(tmp_path / "out"))
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [i["file"].split("/")[-1] for i in s["images"]] == ["a.jpg"] and s["unreadable"] == [str(d / "broken.jpg")]
+    (d / "a.jpg").unlink()
+    r = cli("--model", str(onnx_model), "--source", str(d), "--out", str(tmp_path / "out2"))
+    assert r.exit_code == 2 and "none of the 1 images could be read" in r.output
