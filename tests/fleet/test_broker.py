@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -276,3 +277,27 @@ def test_client_certificate(make_broker, tmp_path):
         Connection(parse_broker(url, ca=certs["ca"], environ={}), "t-nocert", "test").open()
     with pytest.raises(EdgeferError, match="TLS port"):  # plain MQTT on the TLS listener
         Connection(parse_broker(broker.url("site/e"), environ={}), "t-plain", "test").open()
+
+
+def test_the_aggregator_restarts_and_misses_nothing(broker, tmp_path):
+    url = broker.url("site/e")
+    out = tmp_path / "fleet"
+    first = start_fleet(url, out, "--client-id", "fleet-restarted", "--duration", "120")
+    pub = Publisher(parse_broker(url, environ={}), "edgefer-cam-agg", Spool(tmp_path / "spool", 10_000))
+    assert pub.start()
+    sink = FleetSink(pub, "cam0", "site/e", privacy=True, interval_s=0.1)
+    sink.start(RunnerStandIn(str(model_file(tmp_path))))
+    drive(sink, 2.0)
+    first.send_signal(signal.SIGTERM)  # the aggregator goes away mid-run; its session stays on the broker
+    assert first.wait(timeout=60) == 0
+    before = json.loads((out / "fleet.json").read_text())["messages"]
+    drive(sink, 2.0)  # published while no aggregator runs: queued by the broker for its session
+    summary = sink.close(drain_s=30)["fleet"]
+    second = start_fleet(url, out, "--client-id", "fleet-restarted", "--cameras", "1", "--duration", "120")
+    stdout, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, stdout
+    rep = json.loads((out / "fleet.json").read_text())
+    (run,) = rep["cameras"]["cam0"].values()
+    assert 0 < before < summary["messages"] and rep["replayed"] == before
+    assert run["complete"] and run["missing"] == 0 and run["received"] == summary["messages"]
+    assert run["intervals"] == summary["intervals"]
