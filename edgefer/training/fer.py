@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,7 @@ from edgefer.evaluate import evaluate
 from edgefer.models.fer import FERNet
 from edgefer.photometric import random_photometric
 from edgefer.progress import bar
+from edgefer.training import distributed
 from edgefer.training.augment import random_affine, random_erase
 from edgefer.training.common import final_metrics, fit_calibration, load_fixed_fer, load_splits, probs_fn, split_holdout
 from edgefer.training.losses import (balanced_indices, distillation_loss, log_prior, logit_adjust,
@@ -111,28 +113,34 @@ def teacher_logits(teacher: torch.nn.Module, x_sharp: torch.Tensor) -> torch.Ten
 
 
 def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
+    # Under torchrun each rank trains on its slice of every global batch; rank 0 alone writes the run
+    # folder (edgefer.training.distributed). On one process ddp changes nothing.
+    ddp = distributed.init()
+    dev = ddp.device
+    ddp.check_batch(cfg.batch_size)
     seed_everything(cfg.seed)
-    run = RunDir(out, cfg, resume)
+    run = ddp.on_main(lambda: RunDir(out, cfg, resume), default=distributed.FollowerRun(out))
     train, val = load_splits(cfg.data, cfg.limit, cfg.seed)
     train, hold = split_holdout(train, cfg.holdout, cfg.seed)
     check = hold if hold is not None else val  # the per-epoch check (B0/B1 used val; the recipe a holdout)
     soft = cfg.soft_targets and train.soft is not None
     if cfg.soft_targets and not soft:
         log.warning("%s has no vote distributions: training on majority labels", cfg.data)
-    teacher = load_fixed_fer(cfg.teacher, "--teacher")[1].requires_grad_(False) if cfg.teacher else None
+    teacher = load_fixed_fer(cfg.teacher, "--teacher")[1].requires_grad_(False).to(dev) if cfg.teacher else None
     arch = {"fer": fer_arch(cfg)}
-    model = FERNet(**arch["fer"]).to(memory_format=torch.channels_last)
+    model = FERNet(**arch["fer"]).to(dev, memory_format=torch.channels_last)
     ema = AveragedModel(model, avg_fn=ema_avg_fn(cfg.ema_decay), use_buffers=True) if cfg.ema_decay else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
     if resume:
-        ck = run.load_last()
+        ck = ddp.on_main(run.load_last, share=True)  # rank 0 reads it; the others receive it
         model.load_state_dict(ck["state"]["fer"])
         if ema is not None:
             ema.load_state_dict(ck["state"]["ema"])
         opt.load_state_dict(ck["optim"]["fer"])
         start = ck["epoch"]
         log.info("resuming %s after epoch %d", run.path, start)
+    net = ddp.wrap(model)  # DDP: gradients averaged over ranks (rank 0's weights broadcast first)
     images = torch.from_numpy(train.images)
     labels = torch.from_numpy(train.labels)
     k = len(CLASSES)
@@ -143,11 +151,15 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     # accuracy after 3 epochs). With the adjustment on, smooth towards the prior instead.
     floor = log_pi.exp() if cfg.logit_adjust else torch.full((k,), 1.0 / k)
     targets = targets * (1 - cfg.label_smoothing) + cfg.label_smoothing * floor
+    targets, labels_dev, log_pi_dev = targets.to(dev), labels.to(dev), log_pi.to(dev)
     steps = len(train) // cfg.batch_size
     total = steps * cfg.epochs
+    log.info("global batch %d (%d process%s x %d faces), peak lr %g, %d steps per epoch", cfg.batch_size,
+             ddp.world, "es" if ddp.active else "", cfg.batch_size // ddp.world, cfg.lr, steps)
     for epoch in range(start, cfg.epochs):
         model.train()
-        torch.manual_seed(cfg.seed * 1000 + epoch)  # per-epoch seeds (dropout too): resume is deterministic
+        # per-epoch seeds (dropout too): resume is deterministic; dropout masks differ between ranks
+        torch.manual_seed(cfg.seed * 1000 + epoch + 7919 * ddp.rank)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
         if cfg.sampler == "balanced":
@@ -155,7 +167,8 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
         else:
             perm = torch.randperm(len(train), generator=gen)
         losses = []
-        with bar(steps, f"epoch {epoch + 1}/{cfg.epochs}", unit="batch") as pb:
+        t_epoch = time.perf_counter()
+        with bar(steps, f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not ddp.main) as pb:
             for i in range(steps):
                 idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
                 sharp = random_affine(images[idx].float()[:, None], gen)
@@ -164,40 +177,57 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
                     x = random_photometric(x, rng)
                 x = degrade_mixed(x, draw_factors(cfg, len(idx), rng)) if cfg.multires else x
                 x = random_erase(torch.from_numpy(np.ascontiguousarray(x))[:, None], gen)
-                x = x.contiguous(memory_format=torch.channels_last)
-                set_lr(opt, cosine_lr(epoch * steps + i, total, cfg.lr, warmup=steps))
-                z = logit_adjust(model(x), log_pi, cfg.logit_adjust)
+                # Every rank augmented the whole global batch with the same draws; each trains on its rows.
+                mine = ddp.shard(len(idx))
+                idx, sharp, x = idx[mine], sharp[mine], x[mine]
+                x = x.contiguous(memory_format=torch.channels_last).to(dev)
+                lr = cosine_lr(epoch * steps + i, total, cfg.lr, warmup=steps)
+                set_lr(opt, lr)
+                z = logit_adjust(net(x), log_pi_dev, cfg.logit_adjust)
                 if soft or cfg.logit_adjust or teacher is not None:
                     loss = soft_cross_entropy(z, targets[idx])
                 else:  # B0 / B1 exactly as they were trained
-                    loss = F.cross_entropy(z, labels[idx], label_smoothing=cfg.label_smoothing)
+                    loss = F.cross_entropy(z, labels_dev[idx], label_smoothing=cfg.label_smoothing)
                 if teacher is not None:
-                    kd = distillation_loss(z, teacher_logits(teacher, sharp.contiguous(memory_format=torch.channels_last)),
+                    kd = distillation_loss(z, teacher_logits(teacher, sharp.contiguous(memory_format=torch.channels_last).to(dev)),
                                            cfg.kd_temperature)
                     loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
-                losses.append(optimizer_step(opt, loss, run, f"epoch {epoch + 1} step {i + 1}"))
+                where = f"epoch {epoch + 1} step {i + 1}"
+                losses.append(ddp.guard(loss, where, run))  # the rank mean; a NaN on any rank stops all
+                optimizer_step(opt, loss, run, where)
                 if ema is not None:
                     ema.update_parameters(model)
                 pb.update()
                 pb.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-        shipped = (ema.module if ema is not None else model).eval()
-        res = evaluate(probs_fn(shipped), check.images, check.labels, cfg.val_factors,
-                       description="checking on the holdout" if hold is not None else "validating")
-        key = "holdout" if hold is not None else "val"
-        run.log_metrics({"epoch": epoch + 1, "loss": float(np.mean(losses)), f"{key}_accuracy": res["accuracy"],
-                         f"{key}_balanced_accuracy": res["balanced_accuracy"]})
-        log.info("epoch %d: loss %.4f, %s accuracy %s, balanced %s", epoch + 1, np.mean(losses), key,
-                 {f: round(v, 4) for f, v in res["accuracy"].items()},
-                 {f: round(v, 4) for f, v in res["balanced_accuracy"].items()})
-        modules = {"fer": model} if ema is None else {"fer": model, "ema": ema}
-        run.save_last(make_checkpoint("fer", arch, modules, dataclasses.asdict(cfg),
-                                      extra={"epoch": epoch + 1, "optim": {"fer": opt.state_dict()}}))
-    shipped = (ema.module if ema is not None else model).eval().to(memory_format=torch.contiguous_format)
-    extra = fit_calibration(shipped, hold, FACTORS_EVAL, log_pi.numpy() if cfg.logit_adjust else None) if hold is not None else {}
-    ckpt = make_checkpoint("fer", arch, {"fer": shipped}, dataclasses.asdict(cfg), extra=extra)
-    ckpt["metrics"] = metrics = final_metrics(build_classifier(ckpt), val, "final evaluation")  # the decision rule as shipped
-    save_checkpoint(ckpt, run.model)
-    run.log_metrics({"final": {m: metrics[m] for m in ("accuracy", "balanced_accuracy", "macro_f1")}})
+        faces_per_s = steps * cfg.batch_size / (time.perf_counter() - t_epoch)  # all ranks together
+
+        def end_epoch() -> None:  # rank 0 alone checks, logs and checkpoints; the other ranks wait for it
+            shipped = distributed.on_cpu((ema.module if ema is not None else model).eval())
+            res = evaluate(probs_fn(shipped), check.images, check.labels, cfg.val_factors,
+                           description="checking on the holdout" if hold is not None else "validating")
+            key = "holdout" if hold is not None else "val"
+            run.log_metrics({"epoch": epoch + 1, "loss": float(np.mean(losses)), f"{key}_accuracy": res["accuracy"],
+                             f"{key}_balanced_accuracy": res["balanced_accuracy"], "lr": lr,
+                             "global_batch": cfg.batch_size, "processes": ddp.world,
+                             "train_faces_per_s": round(faces_per_s, 1)})
+            log.info("epoch %d: loss %.4f, %s accuracy %s, balanced %s", epoch + 1, np.mean(losses), key,
+                     {f: round(v, 4) for f, v in res["accuracy"].items()},
+                     {f: round(v, 4) for f, v in res["balanced_accuracy"].items()})
+            modules = {"fer": model} if ema is None else {"fer": model, "ema": ema}
+            run.save_last(make_checkpoint("fer", arch, modules, dataclasses.asdict(cfg),
+                                          extra={"epoch": epoch + 1, "optim": {"fer": opt.state_dict()}}))
+
+        ddp.on_main(end_epoch)
+
+    def finish() -> None:  # rank 0 alone
+        shipped = distributed.on_cpu((ema.module if ema is not None else model).eval()).to(memory_format=torch.contiguous_format)
+        extra = fit_calibration(shipped, hold, FACTORS_EVAL, log_pi.numpy() if cfg.logit_adjust else None) if hold is not None else {}
+        ckpt = make_checkpoint("fer", arch, {"fer": shipped}, dataclasses.asdict(cfg), extra=extra)
+        ckpt["metrics"] = metrics = final_metrics(build_classifier(ckpt), val, "final evaluation")  # the decision rule as shipped
+        save_checkpoint(ckpt, run.model)
+        run.log_metrics({"final": {m: metrics[m] for m in ("accuracy", "balanced_accuracy", "macro_f1")}})
+
+    ddp.on_main(finish)
     return str(run.model)
 
 

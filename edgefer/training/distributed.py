@@ -1,0 +1,198 @@
+"""Training under torchrun: one process per device, DistributedDataParallel, gloo on CPU and NCCL on GPUs.
+
+``torchrun`` (or ``edgefer train fer --nproc N``) starts W processes and sets RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR and MASTER_PORT; ``init()`` reads them. Without them, or with WORLD_SIZE=1, it
+returns a one-process context and the run is exactly the single-process run (CPU, no process group).
+
+How one step is shared by W ranks (global batch B, B % W == 0):
+- every rank draws the same epoch permutation and the same augmentation draws for the whole global
+  batch (the trainer's per-epoch generators are seeded alike on every rank), then trains on its own
+  contiguous B/W rows (``Dist.shard``): rank r sees exactly the faces, augmented pixel for pixel, that
+  the single process sees at rows r·B/W .. (r+1)·B/W of its batch. This is DistributedSampler's
+  contract (disjoint shards of one seeded per-epoch permutation) with the single process's batch
+  order kept, so the two runs can be compared. The price: each rank augments the whole global batch;
+- DDP averages the W slice-mean gradients: the gradient of the global batch mean;
+- BatchNorm normalises with each rank's slice statistics (DDP's default; PyTorch's SyncBatchNorm runs
+  on GPUs only), dropout masks are drawn per rank: the two differences from the single process;
+- the NaN guard looks at the loss averaged over ranks, before backward, so every rank stops at the
+  same step and none is left waiting in the gradient all-reduce;
+- rank 0 alone touches the run folder; the others hold a ``FollowerRun`` that writes nothing, and
+  receive the resume checkpoint by broadcast (a multi-node run needs no shared disk for it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from edgefer.errors import EdgeferError
+from edgefer.training.run import RunDir, check_finite
+
+log = logging.getLogger("edgefer.train")
+T = TypeVar("T")
+
+
+class RankStopped(SystemExit):
+    """A non-zero rank leaving because rank 0 stopped the run; rank 0 prints the one ``error:`` line."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in the run: rank, world size, and the device it trains on."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one process that writes, logs and draws progress bars."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def check_batch(self, batch_size: int) -> None:
+        if batch_size % self.world:
+            raise EdgeferError(f"--batch-size {batch_size}: the global batch must split evenly over "
+                               f"{self.world} processes")
+
+    def shard(self, n: int) -> slice:
+        """The rows of an (n, ...) global batch this rank trains on: the rank-th of W equal blocks."""
+        b = n // self.world
+        return slice(self.rank * b, (self.rank + 1) * b)
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """A scalar averaged over ranks (detached); the value itself on one process."""
+        value = value.detach()
+        if not self.active:
+            return value
+        value = value.clone()
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+        return value / self.world
+
+    def guard(self, loss: torch.Tensor, where: str, run: Any) -> float:
+        """The NaN guard, taken by every rank on the rank-mean loss: one non-finite rank stops all of
+        them at this step (rank 0 raises TrainingDiverged, the others RankStopped). Returns the mean."""
+        mean = self.mean(loss)
+        if not (self.main or torch.isfinite(mean)):
+            raise RankStopped
+        check_finite(mean, where, run)
+        return mean.item()
+
+    def broadcast(self, obj: T) -> T:
+        """Rank 0's ``obj`` on every rank (pickled; for checkpoints and small messages)."""
+        if not self.active:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
+        return box[0]
+
+    def on_main(self, fn: Callable[[], T], *, share: bool = False, default: Any = None) -> T:
+        """Run ``fn`` on rank 0 only. If it raises, rank 0 re-raises and every other rank stops
+        (RankStopped) instead of waiting forever; with ``share`` its result goes to every rank, else the
+        others get ``default``."""
+        if not self.active:
+            return fn()
+        out, err = None, None
+        if self.main:
+            try:
+                out = fn()
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after telling the others
+                err = e
+        failed, shared = self.broadcast((err is not None, out if share and err is None else None))
+        if err is not None:
+            raise err
+        if failed:
+            raise RankStopped
+        return out if self.main else (shared if share else default)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The model DDP trains (gradients averaged over ranks); the model itself on one process."""
+        if not self.active:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+
+class FollowerRun(RunDir):
+    """What a non-zero rank holds instead of a RunDir: the same paths and step counting, and every
+    write is a no-op (no folder, no config.json, no metrics, no checkpoint)."""
+
+    def __init__(self, path: str | Path) -> None:  # no checks: rank 0's RunDir made them
+        self.path = Path(path)
+        self.last = self.path / "last.pt"
+        self.model = self.path / "model.pt"
+        self.metrics = self.path / "metrics.jsonl"
+        self.config, self.resume, self._begun, self._steps = {}, False, True, 0
+        self.t0 = time.time()
+
+    def _begin(self) -> None:
+        pass
+
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        self._steps = 0
+
+    def save_last(self, ckpt: dict) -> None:
+        pass
+
+    def trim_metrics(self, epoch: int) -> int:
+        return 0
+
+    def load_last(self) -> dict:
+        raise RuntimeError("only rank 0 reads last.pt; the others receive it through Dist.on_main(share=True)")
+
+
+def env_world() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def init() -> Dist:
+    """Join the process group torchrun describes in the environment (gloo on CPU, NCCL when CUDA is
+    there, one GPU per local rank); a one-process Dist when there is none. Idempotent."""
+    world = env_world()
+    if world <= 1:
+        return Dist()
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device, backend = torch.device("cuda", local_rank), "nccl"
+        torch.cuda.set_device(device)
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, device_id=device if backend == "nccl" else None)
+    if rank:  # one voice: the other ranks only warn
+        logging.getLogger("edgefer").setLevel(logging.WARNING)
+    log.info("distributed: %d processes (%s), this is rank %d on %s", world, backend, rank, device)
+    return Dist(rank=rank, world=world, local_rank=local_rank, device=device)
+
+
+def shutdown() -> None:
+    """Leave the process group (a clean exit, no 'process group was not destroyed' warning)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def on_cpu(module: nn.Module) -> nn.Module:
+    """``module`` itself when it lives on the CPU, else a CPU copy (evaluation and checkpoints read numpy)."""
+    if all(p.device.type == "cpu" for p in module.parameters()):
+        return module
+    import copy
+
+    return copy.deepcopy(module).cpu()
