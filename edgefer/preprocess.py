@@ -37,15 +37,24 @@ def preprocess_face(crop: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     return np.clip(resize(to_grey(crop), size), *INPUT_RANGE)
 
 
+GROUP_MAX_PIXELS = 64 * 64  # crops up to this size are batched by shape in preprocess_faces
+
+
 def preprocess_faces(crops: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:
     """Face crops -> the model's input batch (N, 1, size, size) float32: ``preprocess_face`` of each crop.
 
-    Crops of the same shape are resized together (one pair of matmuls per shape, not per face): a crowd of
-    150 faces has a few dozen distinct crop sizes. The result is ``preprocess_face``'s, crop for crop."""
+    Small crops of the same shape are resized together (one pair of matmuls per shape, not per face): a crowd
+    of 150 faces has a few dozen distinct crop sizes. Large crops go one by one: numpy's stacked matmul is
+    slower than a plain one there (330 px: 16.6 against 6.4 ms a crop). The result is ``preprocess_face``'s,
+    crop for crop."""
     out = np.empty((len(crops), INPUT_CHANNELS, size, size), dtype=np.float32)
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, crop in enumerate(crops):
-        groups.setdefault(np.shape(crop), []).append(i)
+        shape = np.shape(crop)
+        if shape[0] * shape[1] > GROUP_MAX_PIXELS:
+            out[i, 0] = preprocess_face(crop, size)
+        else:
+            groups.setdefault(shape, []).append(i)
     for idx in groups.values():
         grey = np.stack([to_grey(crops[i]) for i in idx])  # (G, H, W)
         out[idx, 0] = np.clip(resize(grey, size), *INPUT_RANGE)

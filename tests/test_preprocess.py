@@ -34,6 +34,7 @@ def test_batch_preprocessing_is_each_face_preprocessed():
     rng = np.random.default_rng(1)
     crops = [rng.integers(0, 256, (int(s), int(s) + k % 2, 3)).astype(np.uint8) for k, s in enumerate(rng.integers(9, 30, 60))]
     crops.append(rng.integers(0, 256, (17, 23)).astype(np.uint8))  # grey crops mix in
+    crops += [rng.integers(0, 256, (90, 90, 3)).astype(np.uint8) for _ in range(2)]  # large crops go one by one
     batch = preprocess_faces(crops)
-    assert batch.shape == (61, 1, 48, 48)
+    assert batch.shape == (63, 1, 48, 48)
     np.testing.assert_array_equal(batch[:, 0], np.stack([preprocess_face(c) for c in crops]))
