@@ -107,11 +107,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             yield tmp_path
         except OSError as e:
             if e.errno in DISK_FULL:
-                raise EdgeferError(f"{path}: disk full ({e.strerror or e}); the previous file, if any, is kept") from None
+                raise DiskFullError(f"{path}: disk full ({e.strerror or e}); the previous file, if any, is kept",
+                                    e.errno) from None
             raise
         except RuntimeError as e:  # torch.save reports a failed write as RuntimeError ("unexpected pos ...")
             if disk_full(tmp_path):
-                raise EdgeferError(f"{path}: disk full or file-size limit reached; the previous file, if any, is kept") from None
+                raise DiskFullError(f"{path}: disk full or file-size limit reached; the previous file, if any, is kept",
+                                    errno.EFBIG) from None
             raise
         # mkstemp makes 0600 files; artifacts are shared (Docker volumes), so use the umask's default.
         umask = os.umask(0)
@@ -123,6 +125,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+class DiskFullError(EdgeferError, OSError):
+    """A write that failed for want of space: one ``error:`` line for the CLI, and still an OSError (with
+    its errno) for callers that handle OSError."""
+
+    def __init__(self, message: str, code: int = errno.ENOSPC) -> None:
+        super().__init__(message)
+        self.errno = code
 
 
 def disk_full(path: Path) -> bool:

@@ -227,8 +227,8 @@ def _fit(summary: dict[str, Any], size: int) -> str:
 
 
 def write_json_padded(path: Path, text: str, size: int, in_place: bool = False) -> None:
-    """Write ``text`` padded with spaces (still valid JSON) to ``size`` bytes, fsynced. ``in_place``
-    overwrites an existing file's blocks (no new blocks needed), and is the disk-full fallback."""
+    """Write ``text`` padded with spaces (still valid JSON) to ``size`` bytes: atomically, or with
+    ``in_place`` over an existing file's own blocks (no new blocks needed: the disk-full fallback, fsynced)."""
     data = text.encode("utf-8")
     data = data + b" " * (size - len(data) - 1) + b"\n" if len(data) < size else data
     if not in_place:

@@ -53,3 +53,10 @@ def test_handle_errors_turns_a_stray_enospc_into_one_line():
 
     r = CliRunner().invoke(app, [])
     assert r.exit_code == 2 and r.output.strip() == "error: /x/out.json: disk full (No space left on device)"
+
+
+def test_the_disk_full_error_is_still_an_oserror(tmp_path):
+    with pytest.raises(OSError) as info:
+        with atomic_path(tmp_path / "a.json"):
+            raise OSError(errno.EFBIG, "File too large")
+    assert isinstance(info.value, EdgeferError) and info.value.errno == errno.EFBIG
