@@ -89,6 +89,9 @@ def infer_command(
     finite_float("--min-confidence", min_confidence, 0.0, 1.0, allow_none=True)
     positive_int("--max-frames", max_frames, allow_none=True)
     threads_opt("--threads", threads)
+    from edgefer.camera.outputs import check_outputs
+
+    check_outputs(out)  # images and videos alike: a bad --out fails before the model is chosen
     width = parse_det_width(det_width)
     images = image_paths(source)
     if model is None:
