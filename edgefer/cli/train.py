@@ -53,12 +53,16 @@ def relaunch(nproc: int, batch_size: int) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    logging.getLogger("torch.distributed").setLevel(logging.ERROR)  # the workers speak for themselves
+    logging.getLogger("torch.distributed").setLevel(logging.ERROR)  # rank 0 speaks for the run
     try:
-        run(parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "edgefer", *argv]))
-    except ChildFailedError as e:  # a worker failed; rank 0 has printed why
-        codes = [f.exitcode for f in e.failures.values()]
-        raise typer.Exit(next((c for c in codes if c > 0), 1)) from None
+        run(parse_args(["--standalone", f"--nproc-per-node={nproc}", "--local-ranks-filter=0", "-m", "edgefer", *argv]))
+    except ChildFailedError as e:
+        first = min(e.failures.values(), key=lambda f: f.local_rank)
+        if first.local_rank == 0 and first.exitcode == 2:  # rank 0 has printed its one error line
+            raise typer.Exit(2) from None
+        raise EdgeferError(f"--nproc {nproc}: training process {first.local_rank} failed with exit status "
+                           f"{first.exitcode}; run torchrun --nproc-per-node {nproc} -m edgefer ... to see every "
+                           "process's output") from None
 
 
 def is_rank_0() -> bool:

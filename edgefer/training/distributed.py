@@ -22,6 +22,7 @@ How one step is shared by W ranks (global batch B, B % W == 0):
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import time
@@ -42,10 +43,12 @@ T = TypeVar("T")
 
 
 class RankStopped(SystemExit):
-    """A non-zero rank leaving because rank 0 stopped the run; rank 0 prints the one ``error:`` line."""
+    """A non-zero rank leaving because rank 0 stopped the run. Its exit status is 0: the run's status is
+    rank 0's, and torchrun, which stops every worker once one fails, must leave rank 0 the time to print
+    its one ``error:`` line and exit non-zero."""
 
     def __init__(self) -> None:
-        super().__init__(2)
+        super().__init__(0)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ def init() -> Dist:
         device, backend = torch.device("cpu"), "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, device_id=device if backend == "nccl" else None)
+        atexit.register(shutdown)  # however the process ends: a group left to the interpreter's exit can abort it
     if rank:  # one voice: the other ranks only warn
         logging.getLogger("edgefer").setLevel(logging.WARNING)
     log.info("distributed: %d processes (%s), this is rank %d on %s", world, backend, rank, device)
