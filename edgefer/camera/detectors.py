@@ -110,6 +110,14 @@ def clahe_luma(image: np.ndarray, clahe) -> np.ndarray:
     return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR)
 
 
+def parse_det_enhance(value: str | None) -> str | None:
+    """``--det-enhance``: "auto" | "clahe" | "none"/None (-> None)."""
+    value = None if value in (None, "none") else value
+    if value not in ENHANCE:
+        raise EdgeferError(f"--det-enhance {value!r}: expected auto, clahe or none")
+    return value
+
+
 def parse_det_width(value: int | str | None) -> int | str | None:
     """``--det-width``: "auto" (down to DET_AUTO_MAX_WIDTH, never up), "full"/None (the frame's own) or px (up or down)."""
     if value is None or value == "full":
@@ -152,9 +160,7 @@ class YuNetDetector:
         if not hasattr(cv2, "FaceDetectorYN"):
             raise EdgeferError(f"OpenCV {cv2.__version__} has no cv2.FaceDetectorYN (YuNet needs OpenCV >= 4.8)")
         input_width = parse_det_width(input_width)
-        enhance = None if enhance in (None, "none") else enhance
-        if enhance not in ENHANCE:
-            raise EdgeferError(f"--det-enhance {enhance!r}: expected auto, clahe or none")
+        enhance = parse_det_enhance(enhance)
         self.enhance = enhance
         self._clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(8, 8)) if enhance else None
         self.model_path = str(path)

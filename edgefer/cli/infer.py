@@ -77,7 +77,7 @@ def infer_command(
 ) -> None:
     """Recognise the expression of every face in a video or camera feed; write per-face records and crowd statistics."""
     from edgefer.camera.defaults import choose_model
-    from edgefer.camera.detectors import parse_det_width
+    from edgefer.camera.detectors import parse_det_enhance, parse_det_width
     from edgefer.camera.images import image_paths
     from edgefer.camera.pipeline import InferOptions, run_infer
     from edgefer.camera.sources import parse_source
@@ -93,6 +93,7 @@ def infer_command(
 
     check_outputs(out)  # images and videos alike: a bad --out fails before the model is chosen
     width = parse_det_width(det_width)
+    det_enhance = parse_det_enhance(det_enhance)  # both before the model is chosen and loaded
     images = image_paths(source)
     if model is None:
         choice = choose_model()
@@ -176,13 +177,14 @@ def bench_command(
     from rich.table import Table
 
     from edgefer.camera.bench import parse_ints, parse_pair, run_bench
-    from edgefer.camera.detectors import parse_det_width
+    from edgefer.camera.detectors import parse_det_enhance, parse_det_width
     from edgefer.camera.defaults import choose_model
     from edgefer.errors import EdgeferError
     from edgefer.fileio import write_json
 
     from edgefer.cli.common import out_file, positive_int, threads_opt
 
+    enhance = parse_det_enhance(det_enhance)
     if clip is not None and not clip.is_file():
         raise EdgeferError(f"--clip {clip}: no such video file")
     positive_int("--iters", iters, maximum=1_000_000)
@@ -197,7 +199,7 @@ def bench_command(
     r = run_bench(model, parse_ints(batch, "--batch"), iters, parse_ints(faces, "--faces"), frames,
                   parse_pair(frame_size, "--frame-size", "x"), parse_pair(face_px, "--face-px", "-"), detector,
                   detector_model, threads, clip, end_to_end=not no_end_to_end, det_width=parse_det_width(det_width),
-                  det_enhance=det_enhance)
+                  det_enhance=enhance)
     console = Console(width=max(Console().width, 120))  # tables are wider than 80 columns (piped output)
     table = Table(title=f"{Path(r['model']).name} on {r['backend']}: runner latency ({r['iters']} calls)")
     for col in ("batch", "median ms", "p90 ms", "ms / face", "faces/s"):

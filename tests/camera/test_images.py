@@ -83,3 +83,11 @@ def test_unreadable_images_are_skipped_and_listed(photos, onnx_model, tmp_path):
     (d / "a.jpg").unlink()
     r = cli("--model", str(onnx_model), "--source", str(d), "--out", str(tmp_path / "out2"))
     assert r.exit_code == 2 and "none of the 1 images could be read" in r.output
+
+
+@pytest.mark.parametrize("args, message", [(["--det-enhance", "sharpen"], "--det-enhance 'sharpen'"),
+                                           (["--det-width", "wide"], "--det-width 'wide'")])
+def test_bad_detector_options_fail_before_any_work(args, message, photos, tmp_path):
+    r = cli("--source", str(photos), "--out", str(tmp_path / "out"), *args)
+    assert r.exit_code == 2 and message in r.output and "model:" not in r.output
+    assert not (tmp_path / "out").exists()
