@@ -14,7 +14,8 @@ from edgefer.cli.common import DataOpt, FactorsOpt
 from edgefer.degrade import parse_factors
 from edgefer.errors import EdgeferError
 
-ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model file (.pt, .onnx, .engine); default: the bundled FSR-FER model.")]
+ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model file (.pt, .onnx, .engine); default: the graph `edgefer infer` runs "
+                                                             "(a TensorRT engine in export/, else the shipped INT8 or FP32 ONNX).")]
 
 
 def _cell(r: dict, k: str) -> str:
@@ -104,7 +105,6 @@ def eval_command(
 ) -> None:
     """Accuracy, balanced accuracy, macro-F1, per-class recall and calibration error of a model (.pt, .onnx,
     .engine/.plan) at each down-sample factor."""
-    from edgefer.paths import DEFAULT_MODEL
     from edgefer.fileio import write_json
 
     try:
@@ -115,7 +115,12 @@ def eval_command(
 
     if corrupt is not None and corrupt not in CORRUPTIONS:
         raise EdgeferError(f"--corrupt {corrupt!r}: choose one of {', '.join(CORRUPTIONS)}")
-    model = model or DEFAULT_MODEL
+    if model is None:  # the graph infer and bench would run (edgefer.camera.defaults), said with its reason
+        from edgefer.camera.defaults import choose_model
+
+        choice = choose_model()
+        model = choice.path
+        typer.echo(f"model: {model.name} ({choice.why})")
     res = evaluate_model(model, data, split, parsed, batch_size, fp16, reference, corrupt, seed)
     console = Console(width=max(Console().width, 120))  # tables are wider than 80 columns
     console.print(result_table({model.name: res}, f"{model.name} on {data.name} ({split}, n={res['n']})"))
