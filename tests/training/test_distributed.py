@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -207,6 +209,37 @@ def test_nproc_trains_two_gloo_processes_on_real_ferplus(ferplus_real, tmp_path)
     record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert record["processes"] == 2 and record["global_batch"] == 64 and record["loss"] > 0
     assert load_checkpoint(out / "model.pt")["config"]["limit"] == 256
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (torchrun's workers run in sessions of their own)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find torchrun's workers")
+def test_nproc_run_killed_with_sigkill_resumes_from_its_last_checkpoint(ferplus_tiny, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "fer", "--data", str(ferplus_tiny), "--out", str(out), "--nproc", "2", "--batch-size", "16",
+            "--widths", "8,16,16,32", "--epochs", "20"]
+    proc = subprocess.Popen([sys.executable, "-m", "edgefer", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (out / "last.pt").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    for pid in [*children(proc.pid), proc.pid]:  # the workers, then torchrun itself: no clean-up runs
+        os.kill(pid, signal.SIGKILL)
+    proc.wait()
+    epoch = load_checkpoint(out / "last.pt")["epoch"]
+    assert 1 <= epoch < 20 and not (out / "model.pt").exists()
+
+    r = edgefer(*args, "--resume")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"resuming {out} after epoch {epoch}" in r.stderr
+    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in records if "epoch" in x] == list(range(1, 21)) and "final" in records[-1]
 
 
 def test_nproc_error_on_rank_0_is_one_line(ferplus_tiny, tmp_path):
