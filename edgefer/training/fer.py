@@ -117,7 +117,7 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     # folder (edgefer.training.distributed). On one process ddp changes nothing.
     ddp = distributed.init()
     dev = ddp.device
-    ddp.check_batch(cfg.batch_size)
+    ddp.on_main(lambda: ddp.check_batch(cfg.batch_size))  # one error line, every rank stops
     seed_everything(cfg.seed)
     run = ddp.on_main(lambda: RunDir(out, cfg, resume), default=distributed.FollowerRun(out))
     train, val = load_splits(cfg.data, cfg.limit, cfg.seed)

@@ -184,6 +184,9 @@ def test_run_folder_errors_stop_every_rank(ferplus_tiny, tmp_path):
     outcome = run_ranks(2, train_rank, tiny_cfg(ferplus_tiny), str(tmp_path / "none"), True, tmp=tmp_path)
     assert outcome[0][0] == "EdgeferError" and "nothing to resume" in outcome[0][1], outcome
     assert outcome[1][0] == "RankStopped", outcome
+    outcome = run_ranks(2, train_rank, tiny_cfg(ferplus_tiny, batch_size=15), str(tmp_path / "odd"), tmp=tmp_path)
+    assert outcome[0][0] == "EdgeferError" and "--batch-size 15" in outcome[0][1], outcome
+    assert outcome[1][0] == "RankStopped", outcome
 
 
 def test_shard_splits_the_global_batch():
