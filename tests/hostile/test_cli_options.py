@@ -105,7 +105,8 @@ def test_resume_with_a_bad_config(ferplus_tiny, tmp_path):
     (out / "last.pt").write_bytes(b"x")
     for text in ("{not json", "[1, 2]", "\xff\xfe"):
         (out / "config.json").write_bytes(text.encode("latin-1"))
-        r = runner.invoke(app, ["train", "fer", "--data", str(ferplus_tiny), "--out", str(out), "--resume"])
+        r = runner.invoke(app, ["train", "fer", "--data", str(ferplus_tiny), "--out", str(out), "--resume",
+                                "--batch-size", "16"])
         assert r.exit_code == 2 and "config.json" in "".join(error_lines(r.output)), r.output
 
 
