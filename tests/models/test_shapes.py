@@ -51,5 +51,5 @@ def test_face_standardize_makes_the_network_blind_to_gain_and_offset():
         a, b = net(x), net(0.3 * x + 5)  # a dimmer, lifted copy
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
     fixed = FERNet(widths=(8, 16, 16, 32), emb_dim=16).eval()
-    with torch.no_grad():
-        assert (fixed(x) - fixed(0.3 * x + 5)).abs().max() > 1e-3
+    with torch.no_grad():  # the fixed normalisation does see the change: far more than float rounding
+        assert (fixed(x) - fixed(0.3 * x + 5)).abs().max() > 100 * (a - b).abs().max()
