@@ -84,6 +84,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a loadable PyTorch checkpoint ({reason[:120]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an edgefer checkpoint (no 'format: {FORMAT}' entry)")
+    if not isinstance(ckpt.get("version", 0), int) or not isinstance(ckpt.get("state"), dict) \
+            or not isinstance(ckpt.get("arch"), dict):
+        raise CheckpointError(f"{path}: damaged edgefer checkpoint (version, arch and state must be an int and two tables)")
     if ckpt.get("version", 0) > VERSION:
         raise CheckpointError(f"{path}: checkpoint version {ckpt['version']} is newer than this edgefer ({VERSION})")
     if ckpt.get("kind") not in KINDS:

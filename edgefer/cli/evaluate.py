@@ -111,8 +111,16 @@ def eval_command(
         parsed = parse_factors(factors)
     except ValueError as e:
         raise EdgeferError(f"--factors: {e}") from None
+    from edgefer.cli.common import in_file, out_dir, out_file, positive_int
     from edgefer.photometric import CORRUPTIONS
 
+    positive_int("--batch-size", batch_size, maximum=65536)
+    in_file("--model", model, "model file")
+    in_file("--reference", reference, "model file")
+    if json_out is not None:
+        out_file("--json", json_out)
+    if plot is not None:
+        out_dir("--plot", plot)
     if corrupt is not None and corrupt not in CORRUPTIONS:
         raise EdgeferError(f"--corrupt {corrupt!r}: choose one of {', '.join(CORRUPTIONS)}")
     if model is None:  # the graph infer and bench would run (edgefer.camera.defaults), said with its reason
@@ -142,6 +150,20 @@ def eval_command(
         typer.echo(f"wrote {a} and {c}")
 
 
+def _check_result(res: dict) -> None:
+    """The keys and types compare reads; raises KeyError / TypeError / ValueError naming what is wrong."""
+    for key in ("accuracy", "macro_f1"):
+        table = res[key]
+        if not isinstance(table, dict) or not table:
+            raise TypeError(f"{key!r} is not a table of factors")
+        for f, v in table.items():
+            int(f)
+            if not isinstance(v, (int, float)):
+                raise TypeError(f"{key}[{f!r}] is not a number")
+    if not isinstance(res.get("model", ""), str):
+        raise TypeError("'model' is not a string")
+
+
 def compare_command(
     results: Annotated[list[Path], typer.Argument(help="JSON files written by `edgefer eval --json`.")],
     names: Annotated[str | None, typer.Option("--names", help="Comma-separated row names (default: model file names).")] = None,
@@ -156,9 +178,9 @@ def compare_command(
     for i, path in enumerate(results):
         try:
             res = json.loads(path.read_text())
-            res["accuracy"], res["macro_f1"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise EdgeferError(f"{path}: not an `edgefer eval --json` result ({type(e).__name__})") from None
+            _check_result(res)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise EdgeferError(f"{path}: not an `edgefer eval --json` result ({type(e).__name__}: {str(e)[:80]})") from None
         loaded[labels[i] if labels else Path(res["model"]).stem] = res
     if markdown:
         keys = sorted({k for r in loaded.values() for k in r["accuracy"]}, key=int)

@@ -156,6 +156,7 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     total = steps * cfg.epochs
     log.info("global batch %d (%d process%s x %d faces), peak lr %g, %d steps per epoch", cfg.batch_size,
              ddp.world, "es" if ddp.active else "", cfg.batch_size // ddp.world, cfg.lr, steps)
+    lr = cfg.lr  # logged by end_epoch even if an epoch ran no step
     for epoch in range(start, cfg.epochs):
         model.train()
         # per-epoch seeds (dropout too): resume is deterministic; dropout masks differ between ranks
