@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -241,12 +242,16 @@ def refit_calibration(model_path: str, data: str) -> dict:
 
     ckpt = load_checkpoint(model_path)
     cfg = ckpt.get("config", {})
-    if ckpt["kind"] != "fer" or not cfg.get("holdout"):
-        raise CheckpointError(f"{model_path}: only a FER checkpoint trained with a holdout (--recipe edge) can be refitted")
+    shift = ckpt["kind"] == "fer"
+    if ckpt["kind"] == "fsrfer":  # FSR-FER on an edge backbone: that backbone's holdout; its shift is folded in already
+        cfg = load_checkpoint(cfg.get("fer", "")).get("config", {}) if Path(cfg.get("fer", "")).is_file() else {}
+    if ckpt["kind"] not in ("fer", "fsrfer") or not cfg.get("holdout"):
+        raise CheckpointError(f"{model_path}: only a FER checkpoint trained with a holdout (--recipe edge), or FSR-FER on "
+                              "one, can be refitted")
     train, val = load_splits(data, cfg.get("limit"), cfg["seed"])
     train, hold = split_holdout(train, cfg["holdout"], cfg["seed"])
     raw = {**ckpt, "calibration": None}
-    log_pi = log_prior(train.labels, len(CLASSES)).numpy() if cfg.get("logit_adjust") else None
+    log_pi = log_prior(train.labels, len(CLASSES)).numpy() if shift and cfg.get("logit_adjust") else None
     ckpt.update(fit_calibration(build_classifier(raw), hold, FACTORS_EVAL, log_pi))
     ckpt["metrics"] = final_metrics(build_classifier(ckpt), val, "final evaluation")
     save_checkpoint(ckpt, model_path)
