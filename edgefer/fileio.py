@@ -124,6 +124,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def atomic_pair(artifact: str | Path, companion: str | Path) -> Iterator[tuple[Path, Path]]:
+    """Temporary paths for an artifact and the file that describes it (INT8 graph + report, engine +
+    sidecar), written as a set. On success the old companion goes first, then the artifact and the new
+    companion are renamed in: a kill in between leaves the new artifact without a description (visibly
+    incomplete), never with the previous artifact's. On failure neither file changes."""
+    with atomic_path(companion) as tmp_companion, atomic_path(artifact) as tmp_artifact:
+        yield tmp_artifact, tmp_companion
+        Path(companion).unlink(missing_ok=True)
+    # atomic_path renames the inner (artifact) first, then the companion
+
+
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 

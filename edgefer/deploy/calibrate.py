@@ -13,7 +13,7 @@ from typing import Any
 from edgefer.deploy.calibset import load_or_make_calibration_set
 from edgefer.deploy.quantize import METHODS, TARGETS, describe_qdq, qdq_violations, quantize_qdq
 from edgefer.errors import EdgeferError
-from edgefer.fileio import write_json
+from edgefer.fileio import atomic_pair, sha256_file, write_json
 
 log = logging.getLogger("edgefer.calibrate")
 
@@ -78,14 +78,14 @@ def calibration_warnings(asked: int, got: int, split: str, eval_split: str | Non
 
 def precision_report(fp32: Path, int8: Path, data: Path, split: str, factors: Sequence[int]) -> dict[str, Any]:
     """Accuracy of both graphs (ONNX Runtime, CPU) on one split: {"fp32": result, "int8": result, "drop": {f: points}}."""
-    from edgefer.backends import load_runner
+    from edgefer.backends.ort_runner import OnnxRuntimeRunner
     from edgefer.data import load_dataset
     from edgefer.evaluate import evaluate
 
     faces = load_dataset(data, split)
     out: dict[str, Any] = {"data": str(data), "split": split, "n": len(faces)}
-    for name, path in (("fp32", fp32), ("int8", int8)):
-        with load_runner(path, providers=["CPUExecutionProvider"]) as runner:
+    for name, path in (("fp32", fp32), ("int8", int8)):  # both ONNX (int8 may still be a .tmp of atomic_pair)
+        with OnnxRuntimeRunner(str(path), providers=["CPUExecutionProvider"]) as runner:
             res = evaluate(runner.infer, faces.images, faces.labels, factors, description=f"evaluating {name}")
         out[name] = {"accuracy": res["accuracy"], "macro_f1": res["macro_f1"]}
     out["drop_points"] = {k: round(100 * (out["fp32"]["accuracy"][k] - out["int8"]["accuracy"][k]), 2)
@@ -106,19 +106,21 @@ def calibrate(onnx_path: Path, data: Path, split: str, samples: int, method: str
     warnings = calibration_warnings(samples, len(x), split, eval_split, data)
     for w in warnings:
         log.warning(w)
-    with quiet_quantizer():
-        quantize_qdq(onnx_path, x, out, method, target=target)
-    copy_metadata(onnx_path, out)
-    problems = qdq_violations(out) if target == "tensorrt" else []
-    if problems:
-        out.unlink(missing_ok=True)
-        raise EdgeferError(f"{out.name}: the Q/DQ graph breaks TensorRT's rules: {problems[0]} (and {len(problems) - 1} more)")
-    manifest: dict[str, Any] = {"int8_onnx": str(out), "fp32_onnx": str(onnx_path), "method": method, "target": target,
-                                "calibration_set": calib_manifest, "qdq": describe_qdq(out),
-                                "warnings": warnings}
-    if eval_split:
-        manifest["accuracy"] = precision_report(onnx_path, out, data, eval_split, factors)
-    write_json(out.with_suffix(".json"), manifest)
+    # The graph and its report are one set (fileio.atomic_pair): a kill leaves the new graph without a
+    # report at worst, never beside the previous graph's report.
+    with atomic_pair(out, out.with_suffix(".json")) as (graph, report):
+        with quiet_quantizer():
+            quantize_qdq(onnx_path, x, graph, method, target=target)
+        copy_metadata(onnx_path, graph)
+        problems = qdq_violations(graph) if target == "tensorrt" else []
+        if problems:
+            raise EdgeferError(f"{out.name}: the Q/DQ graph breaks TensorRT's rules: {problems[0]} (and {len(problems) - 1} more)")
+        manifest: dict[str, Any] = {"int8_onnx": str(out), "int8_sha256": sha256_file(graph), "fp32_onnx": str(onnx_path),
+                                    "method": method, "target": target, "calibration_set": calib_manifest,
+                                    "qdq": describe_qdq(graph), "warnings": warnings}
+        if eval_split:
+            manifest["accuracy"] = precision_report(onnx_path, graph, data, eval_split, factors)
+        report.write_text(json.dumps(manifest, indent=2) + "\n")
     export_manifest = onnx_path.parent / "manifest.json"
     if export_manifest.is_file():  # record the INT8 result beside the export it came from
         try:

@@ -24,6 +24,7 @@ Only API present in TensorRT 10.0-10.x is used (no build_engine/max_workspace_si
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -39,11 +40,10 @@ from edgefer.engine.sidecar import (
     profile_dict,
     profile_shapes,
     sidecar_path,
-    write_sidecar,
 )
 from edgefer.engine.trt_import import import_tensorrt, init_plugins, make_trt_logger, one_line
 from edgefer.errors import EdgeferError
-from edgefer.fileio import atomic_path, sha256_file
+from edgefer.fileio import atomic_pair, atomic_path, sha256_file
 from edgefer.progress import bar
 
 log = logging.getLogger(__name__)
@@ -400,13 +400,9 @@ def _build_engine(onnx_path: str | Path, out_path: str | Path, precision: str, i
         side["calibration"] = {**batcher.cache_key, "cache": str(batcher.cache_path) if batcher.cache_path else None}
     side["engine_sha256"] = hashlib.sha256(blob).hexdigest()
     side["engine_bytes"] = blob.nbytes
-    with atomic_path(out_path) as tmp:
-        tmp.write_bytes(blob)
-    try:
-        write_sidecar(out_path, side)
-    except BaseException:
-        out_path.unlink(missing_ok=True)  # an engine without its sidecar would be a half result
-        raise
+    with atomic_pair(out_path, sidecar_path(out_path)) as (engine_tmp, sidecar_tmp):  # one set, never half of it
+        engine_tmp.write_bytes(blob)
+        sidecar_tmp.write_text(json.dumps(side, indent=2) + "\n")
     if timing_path is not None and timing is not None:
         _save_timing_cache(config, timing_path)
     del monitor

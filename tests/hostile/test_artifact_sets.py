@@ -1,0 +1,48 @@
+"""Artifact sets (INT8 graph + report, engine + sidecar) are written together or not at all."""
+
+import os
+
+import pytest
+
+from edgefer.fileio import atomic_pair
+
+
+def test_a_pair_replaces_both(tmp_path):
+    a, b = tmp_path / "g.onnx", tmp_path / "g.json"
+    a.write_text("old graph"), b.write_text("old report")
+    with atomic_pair(a, b) as (ta, tb):
+        ta.write_text("new graph")
+        tb.write_text("new report")
+    assert (a.read_text(), b.read_text()) == ("new graph", "new report")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json", "g.onnx"]  # no temp file left
+
+
+def test_a_failure_inside_changes_neither(tmp_path):
+    a, b = tmp_path / "g.onnx", tmp_path / "g.json"
+    a.write_text("old graph"), b.write_text("old report")
+    with pytest.raises(RuntimeError):
+        with atomic_pair(a, b) as (ta, tb):
+            ta.write_text("new graph")
+            raise RuntimeError("calibration failed")
+    assert (a.read_text(), b.read_text()) == ("old graph", "old report")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json", "g.onnx"]
+
+
+def test_a_kill_between_the_renames_never_pairs_new_with_old(tmp_path, monkeypatch):
+    """The worst a kill can do: the new artifact without a companion; never the old companion beside it."""
+    a, b = tmp_path / "g.onnx", tmp_path / "g.json"
+    a.write_text("old graph"), b.write_text("old report")
+    real_replace, calls = os.replace, []
+
+    def die_on_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process dies before the companion is renamed in
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", die_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_pair(a, b) as (ta, tb):
+            ta.write_text("new graph")
+            tb.write_text("new report")
+    assert a.read_text() == "new graph" and not b.exists()
