@@ -85,6 +85,22 @@ def clean_stale_once(folder: str | Path) -> None:
         clean_stale(key)
 
 
+def clean_scratch(prefix: str) -> None:
+    """Remove the system temp folder's ``<prefix><pid>-*`` folders whose process is gone (a killed
+    quantization, say). Only that prefix with a pid: the system temp folder is everyone's."""
+    import shutil
+
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)-")
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if m and entry.is_dir(follow_symlinks=False) and not _alive(int(m.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def temp_prefix(name: str) -> str:
     """The prefix of one of our temporary names, with this process's id (for ``clean_stale``)."""
     return f"{name}{os.getpid()}-"

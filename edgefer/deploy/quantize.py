@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgefer.errors import EdgeferError
-from edgefer.fileio import atomic_path
+from edgefer.fileio import atomic_path, clean_scratch, temp_prefix
 
 log = logging.getLogger("edgefer.calibrate")
 
@@ -87,7 +87,8 @@ def quantize_qdq(onnx_path: Path, x: np.ndarray, out: Path, method: str = "entro
         input_name = onnx.load(str(onnx_path), load_external_data=False).graph.input[0].name
     except Exception as e:  # not an ONNX file
         raise EdgeferError(f"{onnx_path}: not a readable ONNX graph ({type(e).__name__})") from None
-    with tempfile.TemporaryDirectory(prefix="edgefer-quant-") as tmp:
+    clean_scratch("edgefer-quant-")  # scratch folders of killed runs
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("edgefer-quant-")) as tmp:
         prepped = Path(tmp) / "prepped.onnx"
         quant_pre_process(str(onnx_path), str(prepped), skip_symbolic_shape=True)
         with atomic_path(out) as dst:

@@ -46,3 +46,20 @@ def test_a_kill_between_the_renames_never_pairs_new_with_old(tmp_path, monkeypat
             ta.write_text("new graph")
             tb.write_text("new report")
     assert a.read_text() == "new graph" and not b.exists()
+
+
+def test_quantization_scratch_of_a_dead_process_is_cleaned_and_nothing_else(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from edgefer.fileio import clean_scratch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    (tmp_path / f"edgefer-quant-{pid}-abc").mkdir()          # a killed run's scratch
+    (tmp_path / f"edgefer-quant-{os.getpid()}-def").mkdir()  # a live one's
+    (tmp_path / ".someone.else.tmp").write_text("x")          # not ours
+    clean_scratch("edgefer-quant-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".someone.else.tmp", f"edgefer-quant-{os.getpid()}-def"]
