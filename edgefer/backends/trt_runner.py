@@ -179,6 +179,10 @@ class TensorRTRunner(Runner):
         self.input_name, self.output_name = input_name, output_name
         self.input_shape, self.input_dtype = tuple(int(d) for d in in_shape), in_dtype
         self.max_batch, self.num_classes = max_batch, int(out_shape[1])
+        from edgefer.backends.contract import check_classes
+
+        # the engine's K and the sidecar's class names against edgefer's list, before anything is allocated
+        check_classes(self.path, self.num_classes, (self.sidecar or {}).get("classes"), "the engine sidecar")
         self.min_batch = max(1, min(int(min_batch), max_batch))
         self._device = {n: memory.alloc(tensor_nbytes(s, d)) for n, (s, d) in tensors.items()}
         self._host_in = memory.pagelocked_empty(self.input_shape, in_dtype)

@@ -115,7 +115,7 @@ class FakeContext:
         return True
 
 
-def fake_runner(max_batch=4, classes=3):
+def fake_runner(max_batch=4, classes=8):
     fake = FakeDeviceMemory()
     w = np.random.default_rng(0).standard_normal((48 * 48, classes)).astype(np.float32) / 2000
     ctx = FakeContext(fake, w, max_batch)
@@ -132,7 +132,7 @@ def test_infer_chunks_copies_and_softmax():
     runner, ctx, fake, w = fake_runner(max_batch=4)
     x = np.random.default_rng(1).uniform(0, 255, (10, 1, 48, 48)).astype(np.float32)
     p = runner.infer(x)
-    assert p.shape == (10, 3) and p.dtype == np.float32
+    assert p.shape == (10, 8) and p.dtype == np.float32
     np.testing.assert_allclose(p, softmax(x.reshape(10, -1) @ w), rtol=1e-5, atol=1e-6)
     assert ctx.shapes == [(4, 1, 48, 48), (4, 1, 48, 48), (2, 1, 48, 48)]
     assert all(calls == {"faces", "logits", "aux"} for calls in ctx.address_calls)
@@ -145,7 +145,7 @@ def test_buffers_are_sized_from_the_context_shapes():
     """Issue #7, 8: an output whose dim 0 is not the batch gets its own size, not max_batch rows."""
     runner, ctx, fake, _ = fake_runner(max_batch=4)
     sizes = {name: fake.buffers[buf.ptr].nbytes for name, buf in runner._device.items()}
-    assert sizes == {"faces": 4 * 48 * 48 * 4, "logits": 4 * 3 * 4, "aux": 12 * 16 * 2}
+    assert sizes == {"faces": 4 * 48 * 48 * 4, "logits": 4 * 8 * 4, "aux": 12 * 16 * 2}
 
 
 def test_refused_input_shape_raises_once():
@@ -197,7 +197,7 @@ def test_infer_one_face_and_none():
     runner, _, _, w = fake_runner(max_batch=4)
     x = np.full((1, 1, 48, 48), 128, dtype=np.uint8)  # any numeric dtype is cast to the engine's
     np.testing.assert_allclose(runner.infer(x), softmax(x.reshape(1, -1).astype(np.float32) @ w), rtol=1e-5)
-    assert runner.infer(np.zeros((0, 1, 48, 48), np.float32)).shape == (0, 3)
+    assert runner.infer(np.zeros((0, 1, 48, 48), np.float32)).shape == (0, 8)
 
 
 def test_infer_rejects_wrong_shape():
@@ -259,3 +259,8 @@ def test_engine_matches_onnxruntime_on_gpu(tmp_path):
         assert runner.meta["max_batch"] == 8
         assert runner.time_infer(x[:8], repeats=2, warmup=1)["mean_ms"] > 0
     np.testing.assert_allclose(got, want, atol=1e-3)
+
+
+def test_an_engine_with_other_classes_is_refused():
+    with pytest.raises(EdgeferError, match="gives 3 classes"):
+        fake_runner(classes=3)
