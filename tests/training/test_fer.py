@@ -9,6 +9,7 @@ from edgefer.errors import EdgeferError
 from edgefer.training import fer as fer_mod
 from edgefer.training.fer import FERConfig, train_fer
 from edgefer.training.run import TrainingDiverged
+from tests.training.crash import interrupt_on_call
 
 
 def tiny_cfg(data, **kw):
@@ -27,18 +28,8 @@ def test_train_writes_run_folder_and_resumes_deterministically(ferplus_tiny, tmp
 
     # Crash during epoch 2, resume: the same weights as the straight run.
     out2 = tmp_path / "run2"
-    real_eval, calls = fer_mod.evaluate, []
-
-    def crash_in_epoch_2(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_eval(*a, **k)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fer_mod, "evaluate", crash_in_epoch_2)
-        with pytest.raises(KeyboardInterrupt):
-            train_fer(tiny_cfg(ferplus_tiny, multires=True), str(out2))
+    with interrupt_on_call(fer_mod, "evaluate"):
+        train_fer(tiny_cfg(ferplus_tiny, multires=True), str(out2))
     assert load_checkpoint(out2 / "last.pt")["epoch"] == 1 and not (out2 / "model.pt").exists()
     train_fer(tiny_cfg(ferplus_tiny, multires=True), str(out2), resume=True)
     a = load_checkpoint(out / "model.pt")["state"]["fer"]
@@ -103,18 +94,8 @@ def test_edge_recipe_writes_calibration_and_resumes_deterministically(ferplus_ti
     lines = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert "holdout_balanced_accuracy" in lines[0] and "balanced_accuracy" in lines[-1]["final"]
 
-    real_eval, calls = fer_mod.evaluate, []
-
-    def crash_in_epoch_2(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_eval(*a, **k)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fer_mod, "evaluate", crash_in_epoch_2)
-        with pytest.raises(KeyboardInterrupt):
-            train_fer(cfg(), str(tmp_path / "b"))
+    with interrupt_on_call(fer_mod, "evaluate"):
+        train_fer(cfg(), str(tmp_path / "b"))
     train_fer(cfg(), str(tmp_path / "b"), resume=True)
     a, b = ck["state"]["fer"], load_checkpoint(tmp_path / "b" / "model.pt")["state"]["fer"]
     for k in a:

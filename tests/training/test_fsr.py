@@ -6,6 +6,7 @@ from edgefer.checkpoint import load_checkpoint, load_classifier
 from edgefer.training.fer import FERConfig, train_fer
 from edgefer.training.fsr import FSRConfig, gradient_penalty, train_fsr
 from edgefer.training.sr import SRConfig, train_sr
+from tests.training.crash import interrupt_on_call
 
 
 def test_gradient_penalty_is_zero_for_a_constant_critic_and_positive_otherwise():
@@ -52,18 +53,8 @@ def test_fsr_resume_at_the_pretraining_boundary_matches_a_straight_run(ferplus_t
                     g_rrdb=1, g_growth=4, g_convs=2, d_width=8, factors=[1, 4])
     straight = train_fsr(cfg, str(tmp_path / "a"))
 
-    real_val, calls = fsr_mod._val_accuracy, []
-
-    def crash_in_the_first_adversarial_epoch(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_val(*a, **k)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fsr_mod, "_val_accuracy", crash_in_the_first_adversarial_epoch)
-        with pytest.raises(KeyboardInterrupt):
-            train_fsr(cfg, str(tmp_path / "b"))
+    with interrupt_on_call(fsr_mod, "_val_accuracy"):  # killed in the first adversarial epoch
+        train_fsr(cfg, str(tmp_path / "b"))
     last = load_checkpoint(tmp_path / "b" / "last.pt")
     assert last["epoch"] == 1 and last["phase"] == "pre-train G"
     resumed = train_fsr(cfg, str(tmp_path / "b"), resume=True)
