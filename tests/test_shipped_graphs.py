@@ -58,3 +58,23 @@ def test_fp32_graph_computes_what_the_checkpoint_computes():
     with load_runner(SHIPPED_INT8_CPU) as int8_runner:  # INT8 is close, not equal: most faces keep their label
         agree = (int8_runner.infer(batch).argmax(1) == p_torch.argmax(1)).mean()
     assert agree > 0.8, f"INT8 agrees with PyTorch on {agree:.0%} of faces: {REGENERATE}"
+
+
+def test_the_default_decides_the_same_through_pt_onnx_and_the_camera_api():
+    """The shipped default through its three paths (PyTorch checkpoint, FP32 graph, FaceAnalyzer as the
+    camera loop runs it) gives each real face the same label, abstentions included."""
+    from edgefer.api import FaceAnalyzer
+    from edgefer.sample_faces import lfw_faces
+
+    crops = [np.asarray(c) for c in lfw_faces(24)]
+    crops += [c[::3, ::3] for c in crops[:12]]  # the same faces, smaller
+    results = {}
+    for name, model in (("pt", DEFAULT_MODEL), ("onnx", SHIPPED_FP32)):
+        with FaceAnalyzer(model=model, detector=None, threads=1) as analyzer:
+            results[name] = analyzer.classify(crops)
+            assert analyzer.min_confidence is not None  # the model's own abstention threshold travels with it
+    pt, onnx = results["pt"], results["onnx"]
+    assert [f.label for f in pt] == [f.label for f in onnx]
+    assert [f.reason for f in pt] == [f.reason for f in onnx]
+    assert max(abs(a.score - b.score) for a, b in zip(pt, onnx) if a.score is not None) < 1e-3
+    assert sum(f.label != "unknown" for f in pt) >= len(crops) // 2  # most real faces get a label
