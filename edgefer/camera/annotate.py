@@ -155,8 +155,17 @@ class VideoSink:
     def close(self) -> Path | None:
         if self._writer is None:
             return None
+        import cv2
+
         self._writer.release()
         self._writer = None
+        # OpenCV does not report a failed write (a full disk): read the file back before it takes the name.
+        cap = cv2.VideoCapture(str(self.partial))
+        whole = cap.isOpened() and cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0
+        cap.release()
+        if not whole:
+            self.partial.unlink(missing_ok=True)
+            raise EdgeferError(f"{self.path}: the video could not be written whole (disk full?); it was not kept")
         os.replace(self.partial, self.path)
         return self.path
 

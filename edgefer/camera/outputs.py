@@ -170,7 +170,7 @@ class RunOutputs:
             return self.summary
         if self.faces_log is not None:
             self.faces_log.close()
-        errors: list[str] = []
+        errors: list[str] = list(summary.pop("output_errors", []))  # e.g. the video's, from the pipeline
         try:
             self.crowd.close()
         except (OSError, EdgeferError) as e:  # a full disk: the summary still gets written below

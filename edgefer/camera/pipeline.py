@@ -190,7 +190,12 @@ def _run(runner: Runner, spec: SourceSpec, out: Path, det: Any, opts: InferOptio
                 reader.close()
                 if display is not None:
                     display.close()
-                video_path = video.close() if video is not None else None
+                video_path, video_error = None, None
+                if video is not None:
+                    try:
+                        video_path = video.close()
+                    except (OSError, EdgeferError) as e:  # a full disk: the summary still gets written
+                        video_error = f"annotated.mp4: {e}"
                 if error is not None:
                     stopped = "SIGINT" if isinstance(error, KeyboardInterrupt) else f"error: {' '.join(str(error).split())[:200]}"
                 else:
@@ -200,6 +205,8 @@ def _run(runner: Runner, spec: SourceSpec, out: Path, det: Any, opts: InferOptio
                     summary.update(sink.close() if hasattr(sink, "close") else {})
                 if video_path is not None:
                     summary["files"] = {"annotated_video": str(video_path)}
+                if video_error is not None:
+                    summary["output_errors"] = [video_error]
                 summary = outputs.finalise(summary)
     if n == 0 and not spec.live and stopped in ("end of file", "truncated?"):
         raise EdgeferError(f"{spec.text}: no frame could be decoded (truncated or not a video)")

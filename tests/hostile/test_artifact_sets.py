@@ -63,3 +63,34 @@ def test_quantization_scratch_of_a_dead_process_is_cleaned_and_nothing_else(tmp_
     (tmp_path / ".someone.else.tmp").write_text("x")          # not ours
     clean_scratch("edgefer-quant-")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".someone.else.tmp", f"edgefer-quant-{os.getpid()}-def"]
+
+
+def test_a_video_cut_short_never_takes_its_name(tmp_path, monkeypatch):
+    """OpenCV reports no failed write: a truncated mp4 (a full disk) must not be renamed into place."""
+    import numpy as np
+
+    from edgefer.camera.annotate import VideoSink
+    from edgefer.errors import EdgeferError
+
+    frames = [np.full((64, 96, 3), i * 20, np.uint8) for i in range(8)]
+    good = VideoSink(tmp_path / "good.mp4", 10)
+    for f in frames:
+        good.write(f)
+    assert good.close() == tmp_path / "good.mp4" and (tmp_path / "good.mp4").stat().st_size > 0
+
+    cut = VideoSink(tmp_path / "cut.mp4", 10)
+    for f in frames:
+        cut.write(f)
+    writer = cut._writer
+    real_release = writer.release
+
+    class Truncating:  # cv2.VideoWriter's release, then the disk "fills": the file is cut
+        def release(self):
+            real_release()
+            data = cut.partial.read_bytes()
+            cut.partial.write_bytes(data[: len(data) // 3])
+
+    cut._writer = Truncating()
+    with pytest.raises(EdgeferError, match="could not be written whole"):
+        cut.close()
+    assert not (tmp_path / "cut.mp4").exists() and not cut.partial.exists()
