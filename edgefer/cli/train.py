@@ -121,12 +121,15 @@ def fer(
     sampler: Annotated[str, typer.Option("--sampler", help="uniform | balanced (class-balanced sampling).")] = "uniform",
     p_sharp: Annotated[float | None, typer.Option("--p-sharp", help="Share of sharp faces with the edge recipe (0.35).")] = None,
     widths: Annotated[str, typer.Option("--widths", help="Channel widths of the four stages.")] = "32,64,128,256",
+    size_draw: Annotated[str, typer.Option("--size-draw", help="Edge recipe: px (a face size uniform in 6-32 px) or "
+                                           "factor (a factor uniform over --factors above 1: more tiny faces).")] = "px",
     nproc: NprocOpt = 1,
 ) -> None:
     """Train the FER network on sharp faces (B0), with multi-resolution augmentation (B1), or the edge recipe."""
     check_run(data, out, epochs, batch_size, lr, limit)
     choice("--recipe", recipe, ("plain", "edge"))
     choice("--sampler", sampler, ("uniform", "balanced"))
+    choice("--size-draw", size_draw, ("px", "factor"))
     parsed = factor_list("--factors", factors)
     finite_float("--kd-alpha", kd_alpha, 0.0, 1.0)
     finite_float("--logit-adjust", logit_adjust, 0.0, 10.0, allow_none=True)
@@ -149,7 +152,7 @@ def fer(
                     logit_adjust=(1.0 if edge else 0.0) if logit_adjust is None else logit_adjust, sampler=sampler,
                     p_sharp=(0.35 if edge else None) if p_sharp is None else p_sharp,
                     teacher=str(teacher) if teacher else None, kd_alpha=kd_alpha if teacher else 0.0,
-                    ema_decay=0.999 if edge else 0.0, holdout=2000 if edge and not limit else 0)
+                    ema_decay=0.999 if edge else 0.0, holdout=2000 if edge and not limit else 0, size_draw=size_draw)
     if nproc != 1:
         positive_int("--nproc", nproc)
         return relaunch(nproc, batch_size)

@@ -70,6 +70,7 @@ class FERConfig:
     p_sharp: float | None = None  # None: B1's uniform draw from ``factors``
     min_px: int = 6
     max_px: int = 32
+    size_draw: str = "px"  # "px": a face size uniform in [min_px, max_px]; "factor": a factor uniform over factors > 1
     teacher: str | None = None
     kd_alpha: float = 0.5
     kd_temperature: float = 2.0
@@ -91,8 +92,11 @@ def draw_factors(cfg: FERConfig, n: int, rng: np.random.Generator) -> np.ndarray
         return np.ones(n)
     if cfg.p_sharp is None:
         return rng.choice(cfg.factors, size=n).astype(np.float64)
-    px = rng.integers(cfg.min_px, cfg.max_px + 1, size=n)
-    return np.where(rng.random(n) < cfg.p_sharp, 1.0, 48.0 / px)
+    if cfg.size_draw == "factor":  # as many 6 px faces as 24 px ones (B1's draw, sharp faces apart)
+        small = rng.choice([f for f in cfg.factors if f > 1], size=n).astype(np.float64)
+    else:
+        small = 48.0 / rng.integers(cfg.min_px, cfg.max_px + 1, size=n)
+    return np.where(rng.random(n) < cfg.p_sharp, 1.0, small)
 
 
 def ema_avg_fn(decay: float):

@@ -139,3 +139,17 @@ def test_ensemble_of_edge_checkpoints_is_calibrated_and_exports(ferplus_tiny, tm
     save_checkpoint(ckb, tmp_path / "other.pt")
     with pytest.raises(EdgeferError, match="holdout differ"):
         build_ensemble([a, str(tmp_path / "other.pt")], str(ferplus_tiny), str(tmp_path / "bad.pt"))
+
+
+def test_size_draws():
+    from edgefer.training.fer import draw_factors
+
+    rng = np.random.default_rng(0)
+    px = draw_factors(FERConfig(data="x", multires=True, p_sharp=0.0, min_px=6, max_px=32), 20000, rng)
+    assert np.all((48 / px >= 6 - 1e-9) & (48 / px <= 32 + 1e-9))
+    assert abs(np.mean(np.isclose(px, 8.0)) - 1 / 27) < 0.01  # 6 px faces: one size in 27
+    fac = draw_factors(FERConfig(data="x", multires=True, p_sharp=0.25, size_draw="factor"), 20000, rng)
+    assert abs(np.mean(fac == 1.0) - 0.25) < 0.01
+    assert set(np.unique(fac)) == {1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0}
+    assert abs(np.mean(fac == 8.0) - 0.75 / 7) < 0.01  # 6 px faces: one factor in 7
+    assert np.all(draw_factors(FERConfig(data="x"), 100, rng) == 1.0)  # B0: sharp only
