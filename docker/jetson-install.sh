@@ -43,6 +43,8 @@ L4T_KEYRING="/usr/share/keyrings/nvidia-jetson-ota.gpg"
 MIN_OPENCV="4.8"
 # pyproject.toml [project] dependencies, as installed here (numpy capped: see step 4).
 RUNTIME_DEPS=("numpy>=1.24,<2" "typer>=0.12" "rich>=13" "tqdm>=4.66")
+# pyproject.toml's "fleet" extra: `edgefer infer --publish mqtt://...` on the cameras (pure Python, small).
+FLEET_DEPS=("paho-mqtt>=2.0,<3")
 export DEBIAN_FRONTEND=noninteractive
 export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -157,7 +159,7 @@ runtime() {
     fi
     rm -rf /var/lib/apt/lists/*
     # 4. edgefer's runtime dependencies.
-    python3 -m pip install "${RUNTIME_DEPS[@]}"
+    python3 -m pip install "${RUNTIME_DEPS[@]}" "${FLEET_DEPS[@]}"
     # 5. pycuda, built against this CUDA (without curand) in the pycuda-wheel step.
     python3 -m pip install "$wheels"/pycuda-*.whl
     # 6. edgefer itself, without pulling anything else (no torch, no opencv-python).

@@ -200,3 +200,10 @@ def test_dockerfile_and_install_script_lint_clean():
     for tool, target in (("hadolint", ROOT / "Dockerfile.jetson"), ("shellcheck", ROOT / "docker" / "jetson-install.sh")):
         out = subprocess.run([tools[tool], str(target)], capture_output=True, text=True)
         assert out.returncode == 0, f"{tool} {target.name}:\n{out.stdout}{out.stderr}"
+
+
+def test_the_image_can_publish_to_a_fleet(pyproject, script):
+    m = re.search(r"FLEET_DEPS=\(([^)]*)\)", script)
+    assert m, "docker/jetson-install.sh must list the fleet extra in FLEET_DEPS=(...)"
+    assert re.findall(r'"([^"]+)"', m.group(1)) == pyproject["project"]["optional-dependencies"]["fleet"]
+    assert '"${FLEET_DEPS[@]}"' in script
