@@ -19,19 +19,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.camera.test_runtime_process import NO_TORCH  # the one torch blocker of the tests
 
-# Makes `import torch` fail as it does on the Jetson image, and records who tried.
-NO_TORCH = textwrap.dedent("""
-    import sys
-    class _NoTorch:
-        tried = []
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                _NoTorch.tried.append(name)
-                raise ImportError("torch is blocked: the Jetson runtime path must not import it")
-    sys.meta_path.insert(0, _NoTorch())
-""")
+ROOT = Path(__file__).resolve().parents[1]
 
 RUN = textwrap.dedent("""
     import json

@@ -25,32 +25,29 @@ def record(name: str, figures: dict) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def cuda_python_memory():
-    """CudaPythonMemory on device 0, or skip."""
+def _memory_layer(name: str):
+    """edgefer's CUDA memory layer ``name`` on a working device, or skip the test."""
     from edgefer.engine.cuda_mem import device_memory
     from edgefer.errors import EdgeferError
 
     try:
-        mem = device_memory("cuda-python")
+        mem = device_memory(name)
         mem.device_info()
     except EdgeferError as e:
-        pytest.skip(f"needs cuda-python and a CUDA GPU: {e}")
+        pytest.skip(f"needs {name} and a CUDA GPU: {e}")
     return mem
+
+
+@pytest.fixture(scope="session")
+def cuda_python_memory():
+    """CudaPythonMemory on device 0, or skip."""
+    return _memory_layer("cuda-python")
 
 
 @pytest.fixture(scope="session")
 def pycuda_memory():
     """PycudaMemory on the primary context, or skip (pycuda may not build on the machine)."""
-    from edgefer.engine.cuda_mem import device_memory
-    from edgefer.errors import EdgeferError
-
-    try:
-        mem = device_memory("pycuda")
-        mem.device_info()
-    except EdgeferError as e:
-        pytest.skip(f"needs pycuda and a CUDA GPU: {e}")
-    return mem
+    return _memory_layer("pycuda")
 
 
 @pytest.fixture(scope="session")
