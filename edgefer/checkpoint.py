@@ -3,11 +3,13 @@
 A checkpoint is a plain dict (tensors, numbers, strings, lists) so that it
 loads with ``torch.load(..., weights_only=True)``:
 
-    format, version, kind ("fer" | "sr_fer" | "fsrfer" | "ensemble"), classes, input
+    format, version, kind ("fer" | "sr_fer" | "fsrfer" | "ensemble" | "routed"), classes, input
     {size, channels, range}, arch {part: kwargs}, state {part: state_dict},
     config, command, git_commit, edgefer_version, metrics
     and optionally calibration {temperature, ...} (folded into the classifier when built) and
-    abstain {min_confidence} (the camera loop's confidence gate)
+    abstain {min_confidence} (the camera loop's confidence gate).
+    A ``routed`` checkpoint nests two: arch {threshold, routes {sharp, small: {kind, arch, calibration}}} and
+    state {sharp, small: {part: state_dict}}.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from edgefer.preprocess import INPUT_CHANNELS, INPUT_RANGE, INPUT_SIZE
 
 FORMAT = "edgefer-checkpoint"
 VERSION = 1
-KINDS = ("fer", "sr_fer", "fsrfer", "ensemble")
+KINDS = ("fer", "sr_fer", "fsrfer", "ensemble", "routed")
+ROUTES = ("sharp", "small")  # a routed checkpoint's two classifiers (edgefer.models.gate.RouteBySize)
 
 
 def git_commit() -> str | None:
@@ -114,22 +117,48 @@ def fold_temperature(classifier: nn.Linear, temperature: float) -> None:
             classifier.bias.div_(temperature)
 
 
+def final_linears(model: nn.Module) -> list[nn.Linear]:
+    """The last linear layer(s) of a built classifier: where its decision rule is folded."""
+    from edgefer.models.composed import Ensemble
+    from edgefer.models.fer import FERNet
+    from edgefer.models.gate import RouteBySize
+
+    if isinstance(model, FERNet):
+        return [model.head.classifier]
+    if isinstance(model, Ensemble):
+        return [m.head.classifier for m in model.members]
+    if isinstance(model, RouteBySize):
+        return final_linears(model.sharp) + final_linears(model.small)
+    return [model.fer.head.classifier]  # SRThenFER, FSRFER
+
+
+def _route(ckpt: dict[str, Any], name: str) -> nn.Module:
+    """One route of a routed checkpoint, built (with its own decision rule) as the checkpoint it was."""
+    route = ckpt["arch"]["routes"][name]
+    if route["kind"] not in KINDS or route["kind"] == "routed":
+        raise CheckpointError(f"route {name!r} has kind {route['kind']!r}: a route is one of fer, sr_fer, fsrfer, ensemble")
+    return build_classifier({"kind": route["kind"], "arch": route["arch"], "state": ckpt["state"][name],
+                             "calibration": route.get("calibration")})
+
+
 def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
     """The eval-mode classifier a checkpoint describes: (N, 1, 48, 48) grey 0-255 -> (N, K) logits."""
     from edgefer.models.composed import FSRFER, Ensemble, SRThenFER
     from edgefer.models.fer import FERNet
+    from edgefer.models.gate import RouteBySize
     from edgefer.models.generator import Generator
     from edgefer.models.sr import SRNet
 
     arch, state = ckpt["arch"], ckpt["state"]
     try:
-        if ckpt["kind"] == "ensemble":
+        if ckpt["kind"] == "routed":
+            model: nn.Module = RouteBySize(*(_route(ckpt, r) for r in ROUTES), float(arch["threshold"]))
+        elif ckpt["kind"] == "ensemble":
             members = []
             for i, member_arch in enumerate(arch["members"]):
                 members.append(FERNet(**member_arch))
                 members[-1].load_state_dict(state[f"member{i}"])
-            model: nn.Module = Ensemble(members, flip=bool(arch.get("flip", False)))
-            classifiers = [m.head.classifier for m in members]
+            model = Ensemble(members, flip=bool(arch.get("flip", False)))
         else:
             fer = FERNet(**arch["fer"])
             fer.load_state_dict(state["fer"])
@@ -143,9 +172,8 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
                 g = Generator(**arch["generator"])
                 g.load_state_dict(state["generator"])
                 model = FSRFER(fer, g)
-            classifiers = [fer.head.classifier]
         calibration = ckpt.get("calibration") or {}
-        for classifier in classifiers:
+        for classifier in final_linears(model):
             if calibration.get("prior_shift"):
                 fold_prior_shift(classifier, float(calibration["prior_shift"]), calibration["log_prior"])
             if calibration.get("temperature"):

@@ -259,3 +259,17 @@ def ensemble(
     from edgefer.training.ensemble import build_ensemble
 
     typer.echo(f"model: {build_ensemble([str(m) for m in member], str(data), str(out), flip)}")
+
+
+@app.command("route")
+@handle_errors
+def route(
+    sharp: Annotated[Path, typer.Option("--sharp", help="The model for faces with detail (e.g. an edge-recipe FER checkpoint).")],
+    small: Annotated[Path, typer.Option("--small", help="The model for small and blurred faces (e.g. FSR-FER).")],
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="The routed checkpoint to write.")] = Path("runs/routed.pt"),
+) -> None:
+    """Route each face by its detail to one of two models, in one graph; the threshold is fitted on their holdout."""
+    from edgefer.training.route import build_routed
+
+    typer.echo(f"model: {build_routed(str(sharp), str(small), str(data), str(out))}")

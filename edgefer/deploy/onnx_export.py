@@ -48,7 +48,7 @@ def _graph_parts(model, kind: str) -> dict[str, tuple[Any, str, str, tuple[int, 
 
     face = (INPUT_CHANNELS, INPUT_SIZE, INPUT_SIZE)
     parts: dict[str, tuple[Any, str, str, tuple[int, ...]]] = {f"{kind}.onnx": (model, "faces", "logits", face)}
-    if kind == "ensemble":  # one graph: its members have no shared backbone to serve apart
+    if kind in ("ensemble", "routed"):  # one graph: no shared backbone to serve apart
         return parts
     fer = model.fer if kind != "fer" else model
     with torch.inference_mode():

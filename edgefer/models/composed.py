@@ -4,6 +4,7 @@
 - ``sr_fer``: SRNet, then FERNet (B2).
 - ``fsrfer``: FERNet's features, then G, then FERNet's head (FSR-FER).
 - ``ensemble``: the mean logits of several FERNets, each optionally also on the mirrored face.
+- ``routed``: two of the above, each face routed by its detail (``edgefer.models.gate.RouteBySize``).
 """
 
 from __future__ import annotations

@@ -39,6 +39,20 @@ def split_holdout(train: FaceSet, n: int, seed: int) -> tuple[FaceSet, FaceSet |
     return train.subset(np.sort(perm[n:])), train.subset(np.sort(perm[:n]))
 
 
+def holdout_config(path: str, ckpt: dict) -> dict:
+    """The config that fixes which faces a checkpoint held out (data, seed, limit, holdout size): its own
+    for an edge-recipe FER model or an ensemble, its fixed backbone's for FSR-FER ({} if not found)."""
+    from pathlib import Path
+
+    from edgefer.checkpoint import load_checkpoint
+
+    cfg = ckpt.get("config", {})
+    if ckpt["kind"] == "fsrfer":
+        fer = cfg.get("fer") or ""
+        cfg = load_checkpoint(fer).get("config", {}) if fer and Path(fer).is_file() else {}
+    return cfg
+
+
 def load_fixed_fer(path: str, role: str):
     """The fixed FER model a trainer builds on: (checkpoint dict, eval-mode FERNet); kind 'fer' only."""
     from edgefer.checkpoint import build_classifier, load_checkpoint

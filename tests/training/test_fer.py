@@ -153,3 +153,37 @@ def test_size_draws():
     assert set(np.unique(fac)) == {1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0}
     assert abs(np.mean(fac == 8.0) - 0.75 / 7) < 0.01  # 6 px faces: one factor in 7
     assert np.all(draw_factors(FERConfig(data="x"), 100, rng) == 1.0)  # B0: sharp only
+
+
+def test_routed_checkpoint_fits_its_threshold_and_exports(ferplus_tiny, tmp_path):
+    from edgefer.checkpoint import load_classifier
+    from edgefer.deploy.onnx_export import export_model
+    from edgefer.training.route import build_routed
+
+    cfg = lambda p_sharp, lr: tiny_cfg(ferplus_tiny, epochs=1, multires=True, input_norm="face", soft_targets=True,
+                                       logit_adjust=1.0, p_sharp=p_sharp, holdout=16, lr=lr)
+    sharp = train_fer(cfg(1.0, 3e-3), str(tmp_path / "sharp"))
+    small = train_fer(cfg(0.0, 6e-3), str(tmp_path / "small"))
+    out = build_routed(sharp, small, str(ferplus_tiny), str(tmp_path / "routed.pt"))
+    model, ck = load_classifier(out)
+    assert ck["kind"] == "routed" and set(ck["state"]) == {"sharp", "small"}
+    gate = ck["config"]["gate"]
+    assert gate["routed"] >= max(gate["all_sharp"], gate["all_small"])  # the fit can always pick a pure route
+    assert ck["calibration"]["temperature"] > 0 and "min_confidence" in ck["abstain"]
+    # each face gets the logits of the route its score picks, each route calibrated, then the routed temperature
+    x = torch.rand(4, 1, 48, 48) * 255
+    with torch.no_grad():
+        pick = model.score(x)[:, 0] > model.threshold
+        ref = torch.where(pick[:, None], model.sharp(x), model.small(x))
+        torch.testing.assert_close(model(x), ref)
+    manifest = export_model(out, tmp_path / "export")
+    assert manifest["main"] == "routed.onnx" and set(manifest["files"]) == {"routed.onnx"}
+    assert manifest["check"]["max_abs_diff_probs"] < 1e-4  # ONNX Runtime routes as PyTorch does
+
+    cks = load_checkpoint(small)
+    cks["config"]["seed"] = 5
+    from edgefer.checkpoint import save_checkpoint
+
+    save_checkpoint(cks, tmp_path / "other.pt")
+    with pytest.raises(EdgeferError, match="seed differ"):
+        build_routed(sharp, str(tmp_path / "other.pt"), str(ferplus_tiny), str(tmp_path / "bad.pt"))

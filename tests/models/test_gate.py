@@ -1,0 +1,48 @@
+"""The detail score measures face size, not brightness; RouteBySize picks each face's route."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgefer.degrade import degrade
+from edgefer.models.gate import DetailScore, RouteBySize
+from tests.conftest import synthetic_faces
+
+
+def scores(images: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return DetailScore()(torch.from_numpy(images.astype(np.float32)[:, None]))[:, 0].numpy()
+
+
+def test_score_falls_with_face_size_and_ignores_gain():
+    faces, _ = synthetic_faces(16)
+    medians = [np.median(scores(degrade(faces, 48 / px))) for px in (48, 32, 24, 16, 12, 8, 6)]
+    assert all(a > b for a, b in zip(medians, medians[1:])), medians
+    # a dim copy of the same faces (gain 0.35) scores the same: it is a frequency, not an energy
+    x = degrade(faces, 2).astype(np.float32)
+    np.testing.assert_allclose(scores(x * 0.35), scores(x), atol=0.05)
+
+
+def test_flat_face_gives_a_finite_score():
+    assert np.isfinite(scores(np.full((2, 48, 48), 128.0))).all()
+
+
+class Constant(nn.Module):
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(torch.full((len(x),), self.k), 8).float()
+
+
+def test_route_takes_sharp_above_the_threshold_and_small_below():
+    faces, _ = synthetic_faces(8)
+    x = torch.from_numpy(np.concatenate([degrade(faces, 1), degrade(faces, 6)]).astype(np.float32)[:, None])
+    s = DetailScore()(x)[:, 0]
+    threshold = float((s[:8].min() + s[8:].max()) / 2)  # the synthetic faces' sharp and 8 px scores are apart
+    assert s[:8].min() > s[8:].max()
+    out = RouteBySize(Constant(1), Constant(5), threshold)(x).argmax(1)
+    assert out.tolist() == [1] * 8 + [5] * 8
