@@ -249,10 +249,34 @@ def _set_precision(trt: Any, config: Any, network: Any, precision: str, int8_mod
         if not hasattr(trt.BuilderFlag, flag):
             raise EdgeferError(f"TensorRT {trt.__version__} has no BuilderFlag.{flag}: use a Q/DQ or fp16-typed ONNX")
         config.set_flag(getattr(trt.BuilderFlag, flag))
+    if needed:
+        _keep_router_fp32(trt, config, network)
     if precision == "int8" and int8_mode == "implicit":
         if network.num_inputs != 1 or network.get_input(0).dtype != trt.float32:
             raise EdgeferError("int8 calibration feeds one float32 input; this network has another signature")
         config.int8_calibrator = calibrator
+
+
+ROUTER_PREFIX = "/score/"  # the ONNX node names of a routed model's detail score (edgefer.models.gate)
+
+
+def _keep_router_fp32(trt: Any, config: Any, network: Any) -> int:
+    """Ask for FP32 in a routed graph's detail score: it decides which model each face takes, and reduced
+    precision would move faces across the threshold. The score is built to stay finite in FP16 too
+    (TensorRT may not honour the request: NVIDIA/TensorRT#3941); PREFER, not OBEY, so a layer TensorRT
+    cannot run in FP32 still builds. Returns the number of layers pinned."""
+    pinned = 0
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if layer.name.startswith(ROUTER_PREFIX):
+            layer.precision = trt.float32
+            for j in range(layer.num_outputs):
+                layer.set_output_type(j, trt.float32)
+            pinned += 1
+    if pinned:
+        config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
+        log.info("routed graph: %d router layers kept in FP32", pinned)
+    return pinned
 
 
 def _set_dla(trt: Any, builder: Any, config: Any, dla_core: int, min_batch: int, max_batch: int) -> None:

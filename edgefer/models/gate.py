@@ -17,8 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# 1 grey level², squared-derivative units: keeps a flat face (both energies ~0) at a finite score
-_EPS = 1e-2
+# Grey levels are scaled by 1/16 first, and each mean is taken over rows, then columns: an FP16 engine
+# (TensorRT --precision fp16) then neither overflows (65,504) on a face's squared derivatives nor loses
+# the floor to subnormals. _EPS (in those units; 0.026 grey level²) keeps a flat face's score finite.
+_SCALE = 1.0 / 16.0
+_EPS = 1e-4
+
+
+def _mean_hw(x: torch.Tensor) -> torch.Tensor:
+    return x.mean(3).mean(2)
 
 
 class DetailScore(nn.Module):
@@ -27,13 +34,13 @@ class DetailScore(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         lap = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-        self.register_buffer("lap", lap.view(1, 1, 3, 3), persistent=False)
-        self.register_buffer("dx", torch.tensor([[-1.0, 1.0]]).view(1, 1, 1, 2), persistent=False)
-        self.register_buffer("dy", torch.tensor([[-1.0], [1.0]]).view(1, 1, 2, 1), persistent=False)
+        self.register_buffer("lap", lap.view(1, 1, 3, 3) * _SCALE, persistent=False)
+        self.register_buffer("dx", torch.tensor([[-1.0, 1.0]]).view(1, 1, 1, 2) * _SCALE, persistent=False)
+        self.register_buffer("dy", torch.tensor([[-1.0], [1.0]]).view(1, 1, 2, 1) * _SCALE, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lap = F.conv2d(x, self.lap).pow(2).mean((2, 3))
-        grad = F.conv2d(x, self.dx).pow(2).mean((2, 3)) + F.conv2d(x, self.dy).pow(2).mean((2, 3))
+        lap = _mean_hw(F.conv2d(x, self.lap).pow(2))
+        grad = _mean_hw(F.conv2d(x, self.dx).pow(2)) + _mean_hw(F.conv2d(x, self.dy).pow(2))
         return torch.log(lap + _EPS) - torch.log(grad + _EPS)
 
 

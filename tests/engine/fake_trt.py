@@ -73,7 +73,8 @@ def make_fake_trt(memory: Any = None, num_dla_cores: int = 2, device: str = "Fak
     trt.ILogger = ILogger
     trt.IProgressMonitor = IProgressMonitor
     trt.NetworkDefinitionCreationFlag = type("NetworkDefinitionCreationFlag", (), {"STRONGLY_TYPED": _Enum("STRONGLY_TYPED", 1)})
-    trt.BuilderFlag = _enum("BuilderFlag", "FP16", "BF16", "INT8", "DEBUG", "GPU_FALLBACK", "REFIT")
+    trt.BuilderFlag = _enum("BuilderFlag", "FP16", "BF16", "INT8", "DEBUG", "GPU_FALLBACK", "REFIT",
+                            "PREFER_PRECISION_CONSTRAINTS", "OBEY_PRECISION_CONSTRAINTS")
     trt.MemoryPoolType = _enum("MemoryPoolType", "WORKSPACE")
     trt.LayerType = _enum("LayerType", "OTHER", "QUANTIZE", "DEQUANTIZE")
     trt.DeviceType = _enum("DeviceType", "GPU", "DLA")
@@ -96,8 +97,15 @@ def make_fake_trt(memory: Any = None, num_dla_cores: int = 2, device: str = "Fak
             self.name, self.shape, self.dtype = name, shape, trt.float32
 
     class Layer:
-        def __init__(self, op: str) -> None:
+        def __init__(self, op: str, name: str = "", num_outputs: int = 1) -> None:
             self.type = {"QuantizeLinear": trt.LayerType.QUANTIZE, "DequantizeLinear": trt.LayerType.DEQUANTIZE}.get(op, trt.LayerType.OTHER)
+            self.name, self.num_outputs, self.precision = name, num_outputs, None
+            self.output_types: dict[int, Any] = {}
+
+        def set_output_type(self, index: int, dtype: Any) -> None:
+            if not 0 <= index < self.num_outputs:
+                raise IndexError(f"layer {self.name} has {self.num_outputs} outputs")
+            self.output_types[index] = dtype
 
     class Network:
         def __init__(self, flags: int) -> None:
@@ -139,7 +147,7 @@ def make_fake_trt(memory: Any = None, num_dla_cores: int = 2, device: str = "Fak
             inits = {t.name for t in graph.initializer}
             self.network.inputs = [Tensor(i.name, dims(i)) for i in graph.input if i.name not in inits]
             self.network.outputs = [Tensor(o.name, dims(o)) for o in graph.output]
-            self.network.layers = [Layer(n.op_type) for n in graph.node]
+            self.network.layers = [Layer(n.op_type, n.name, len(n.output)) for n in graph.node]
             self.network.onnx = str(path)
             return True
 
@@ -266,7 +274,8 @@ def make_fake_trt(memory: Any = None, num_dla_cores: int = 2, device: str = "Fak
                 if calibrated is None:
                     return None
             dla = config.DLA_core if config.default_device_type == trt.DeviceType.DLA else None
-            blob = {"magic": MAGIC, "onnx": network.onnx, "inputs": {t.name: t.shape for t in network.inputs},
+            pinned = {layer.name: str(layer.precision) for layer in network.layers if layer.precision is not None}
+            blob = {"magic": MAGIC, "onnx": network.onnx, "fp32_layers": pinned, "inputs": {t.name: t.shape for t in network.inputs},
                     "outputs": {t.name: t.shape for t in network.outputs}, "profile": profile, "dla_core": dla,
                     "strongly_typed": network.strongly_typed, "flags": sorted(config.flags), "calibrated": calibrated}
             return json.dumps(blob).encode()

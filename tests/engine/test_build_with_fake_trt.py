@@ -255,3 +255,39 @@ def test_build_engine_records_classes_passed_in(fake, onnx_file, tmp_path):
     _, memory = fake
     build(onnx_file, tmp_path / "m.engine", memory, extra={"classes": ["a", "b"]})
     assert json.loads((tmp_path / "m.engine.json").read_text())["classes"] == ["a", "b"]
+
+
+# a routed graph's detail score stays FP32 in reduced-precision builds -------------------------------
+
+@pytest.fixture
+def routed_onnx(tmp_path):
+    import torch
+
+    from edgefer.models.fer import FERNet
+    from edgefer.models.gate import RouteBySize
+
+    torch.manual_seed(0)
+    nets = [FERNet(widths=(4, 4, 8, 8), emb_dim=8).eval() for _ in range(2)]
+    path = tmp_path / "routed.onnx"
+    torch.onnx.export(RouteBySize(*nets, threshold=0.0).eval(), (torch.rand(1, 1, 48, 48) * 255,), str(path),
+                      dynamo=False, opset_version=17, input_names=["faces"], output_names=["logits"],
+                      dynamic_axes={"faces": {0: "batch"}, "logits": {0: "batch"}})
+    return path
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_router_layers_are_pinned_to_fp32(fake, routed_onnx, tmp_path, precision):
+    _, memory = fake
+    kw = {"calibrator": calibrator(faces(8), tmp_path / "c.cache", memory, routed_onnx)} if precision == "int8" else {}
+    build(routed_onnx, tmp_path / "r.engine", memory, precision=precision, int8_mode="implicit", **kw)
+    blob = engine_blob(tmp_path / "r.engine")
+    assert "PREFER_PRECISION_CONSTRAINTS" in blob["flags"]
+    assert blob["fp32_layers"] and all(name.startswith("/score/") for name in blob["fp32_layers"])
+    assert any("Log" in name for name in blob["fp32_layers"])  # the whole score, not only its convolutions
+
+
+def test_plain_graph_pins_nothing(fake, onnx_file, tmp_path):
+    _, memory = fake
+    build(onnx_file, tmp_path / "p.engine", memory, precision="fp16")
+    blob = engine_blob(tmp_path / "p.engine")
+    assert blob["fp32_layers"] == {} and "PREFER_PRECISION_CONSTRAINTS" not in blob["flags"]

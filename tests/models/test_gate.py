@@ -46,3 +46,15 @@ def test_route_takes_sharp_above_the_threshold_and_small_below():
     assert s[:8].min() > s[8:].max()
     out = RouteBySize(Constant(1), Constant(5), threshold)(x).argmax(1)
     assert out.tolist() == [1] * 8 + [5] * 8
+
+
+def test_score_survives_float16():
+    """An FP16 engine runs the router in half precision: no overflow to inf/NaN on bright, sharp faces."""
+    faces, _ = synthetic_faces(8)
+    x = np.concatenate([degrade(faces, 1), degrade(faces, 4), 255.0 * (np.indices((48, 48)).sum(0) % 2)[None]])
+    t = torch.from_numpy(x.astype(np.float32)[:, None])
+    with torch.no_grad():
+        full = DetailScore()(t)
+        half = DetailScore().half()(t.half()).float()
+    assert torch.isfinite(half).all()
+    torch.testing.assert_close(half, full, atol=0.02, rtol=0)
