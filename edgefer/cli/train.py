@@ -124,6 +124,9 @@ def fer(
     size_draw: Annotated[str, typer.Option("--size-draw", help="Edge recipe: px (a face size uniform in 6-32 px) or "
                                            "factor (a factor uniform over --factors above 1: more tiny faces).")] = "px",
     nproc: NprocOpt = 1,
+    sync_bn: Annotated[bool, typer.Option("--sync-bn/--no-sync-bn", help="Under DDP, BatchNorm with the statistics "
+                                          "of the whole global batch (SyncBatchNorm on GPUs, an all-reduce on CPUs); "
+                                          "no effect on one process.")] = True,
 ) -> None:
     """Train the FER network on sharp faces (B0), with multi-resolution augmentation (B1), or the edge recipe."""
     check_run(data, out, epochs, batch_size, lr, limit)
@@ -152,7 +155,8 @@ def fer(
                     logit_adjust=(1.0 if edge else 0.0) if logit_adjust is None else logit_adjust, sampler=sampler,
                     p_sharp=(0.35 if edge else None) if p_sharp is None else p_sharp,
                     teacher=str(teacher) if teacher else None, kd_alpha=kd_alpha if teacher else 0.0,
-                    ema_decay=0.999 if edge else 0.0, holdout=2000 if edge and not limit else 0, size_draw=size_draw)
+                    ema_decay=0.999 if edge else 0.0, holdout=2000 if edge and not limit else 0, size_draw=size_draw,
+                    sync_bn=sync_bn)
     if nproc != 1:
         positive_int("--nproc", nproc)
         return relaunch(nproc, batch_size)
@@ -182,6 +186,7 @@ def sr(
     seed: SeedOpt = 0,
     limit: LimitOpt = None,
     resume: ResumeOpt = False,
+    nproc: NprocOpt = 1,
 ) -> None:
     """B2: train a small image-SR network; the checkpoint runs SR, then the sharp FER model."""
     check_run(data, out, epochs, batch_size, lr, limit)
@@ -192,7 +197,12 @@ def sr(
 
     cfg = SRConfig(data=str(data), fer=str(fer), factors=parsed, epochs=epochs,
                    batch_size=batch_size, lr=lr, seed=seed, limit=limit)
-    typer.echo(f"model: {train_sr(cfg, str(out), resume)}")
+    if nproc != 1:
+        positive_int("--nproc", nproc)
+        return relaunch(nproc, batch_size)
+    path = train_sr(cfg, str(out), resume)
+    if is_rank_0():
+        typer.echo(f"model: {path}")
 
 
 @app.command("fsr")
@@ -214,6 +224,7 @@ def fsr(
     seed: SeedOpt = 0,
     limit: LimitOpt = None,
     resume: ResumeOpt = False,
+    nproc: NprocOpt = 1,
 ) -> None:
     """FSR-FER: pre-train G on feature MSE, then train G and D adversarially on a fixed FER model."""
     check_run(data, out, epochs, batch_size, lr, limit, min_epochs=0)
@@ -230,7 +241,12 @@ def fsr(
     cfg = FSRConfig(data=str(data), fer=str(fer), factors=parsed, pretrain_epochs=pretrain_epochs,
                     epochs=epochs, batch_size=batch_size, lr=lr, w_adv=w_adv, w_feat=w_feat, w_emb=w_emb, w_ce=w_ce,
                     reweight=reweight, seed=seed, limit=limit)
-    typer.echo(f"model: {train_fsr(cfg, str(out), resume)}")
+    if nproc != 1:
+        positive_int("--nproc", nproc)
+        return relaunch(nproc, batch_size)
+    path = train_fsr(cfg, str(out), resume)
+    if is_rank_0():
+        typer.echo(f"model: {path}")
 
 
 @app.command("confidence")

@@ -12,12 +12,17 @@ How one step is shared by W ranks (global batch B, B % W == 0):
   contract (disjoint shards of one seeded per-epoch permutation) with the single process's batch
   order kept, so the two runs can be compared. The price: each rank augments the whole global batch;
 - DDP averages the W slice-mean gradients: the gradient of the global batch mean;
-- BatchNorm normalises with each rank's slice statistics (DDP's default; PyTorch's SyncBatchNorm runs
-  on GPUs only), dropout masks are drawn per rank: the two differences from the single process;
+- BatchNorm normalises with the global batch's statistics (``edgefer.training.sync_bn``: SyncBatchNorm
+  on GPUs, an all-reduce based one on CPUs; ``sync_bn=False`` keeps each rank's slice statistics,
+  DDP's default); dropout masks are drawn per rank: the one remaining difference from the single process;
 - the NaN guard looks at the loss averaged over ranks, before backward, so every rank stops at the
   same step and none is left waiting in the gradient all-reduce;
 - rank 0 alone touches the run folder; the others hold a ``FollowerRun`` that writes nothing, and
   receive the resume checkpoint by broadcast (a multi-node run needs no shared disk for it).
+
+Every trainer (fer, sr, fsr) goes through the same calls: ``start`` (process group, batch check, seed,
+run folder), ``Dist.resume_from``, ``Dist.wrap``, ``Dist.announce``, ``Dist.step`` (guard + optimizer
+step), ``Dist.on_main`` for the per-epoch check and the final model, and ``Dist.record`` in metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 
 from edgefer.errors import EdgeferError
-from edgefer.training.run import RunDir, check_finite
+from edgefer.training.run import RunDir, check_finite, optimizer_step, seed_everything
 
 log = logging.getLogger("edgefer.train")
 T = TypeVar("T")
@@ -98,6 +103,26 @@ class Dist:
         check_finite(mean, where, run)
         return mean.item()
 
+    def step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, run: Any, where: str) -> float:
+        """The NaN guard on the rank-mean loss (every rank stops at the same step), then backward (DDP
+        averages the gradients) and the optimizer step. Returns the rank-mean loss."""
+        mean = self.guard(loss, where, run)
+        optimizer_step(opt, loss, run, where)
+        return mean
+
+    def resume_from(self, run: RunDir) -> dict:
+        """The run's last.pt on every rank: rank 0 reads it (and trims metrics.jsonl), the others receive it."""
+        return self.on_main(run.load_last, share=True)
+
+    def announce(self, batch_size: int, lr: float, steps: int) -> None:
+        """State the global batch, its split over processes and the peak learning rate in the log."""
+        log.info("global batch %d (%d process%s x %d faces), peak lr %g, %d steps per epoch", batch_size,
+                 self.world, "es" if self.active else "", batch_size // self.world, lr, steps)
+
+    def record(self, batch_size: int, faces_per_s: float) -> dict[str, Any]:
+        """The DDP fields of a metrics.jsonl epoch record (faces/s: every process together)."""
+        return {"global_batch": batch_size, "processes": self.world, "train_faces_per_s": round(faces_per_s, 1)}
+
     def broadcast(self, obj: T) -> T:
         """Rank 0's ``obj`` on every rank (pickled; for checkpoints and small messages)."""
         if not self.active:
@@ -125,14 +150,24 @@ class Dist:
             raise RankStopped
         return out if self.main else (shared if share else default)
 
-    def wrap(self, model: nn.Module) -> nn.Module:
-        """The model DDP trains (gradients averaged over ranks); the model itself on one process."""
+    def wrap(self, model: nn.Module, sync_bn: bool = True) -> nn.Module:
+        """The module to train through: on one process ``model`` itself; under DDP a DistributedDataParallel
+        (gradients averaged over ranks, rank 0's weights broadcast first) around ``model`` or, with
+        ``sync_bn`` and BatchNorm layers in it, around ``sync_bn.training_view(model)``: the same
+        parameters and buffers with synchronised BatchNorm, ``model`` unchanged (what is saved). Call
+        ``.train()`` on the returned module."""
         if not self.active:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        from edgefer.training.sync_bn import has_batchnorm, training_view
+
+        cuda = self.device.type == "cuda"
+        if sync_bn and has_batchnorm(model):
+            log.info("BatchNorm synchronised over %d processes (%s)", self.world,
+                     "SyncBatchNorm" if cuda else "NaiveSyncBatchNorm, all-reduce over gloo")
+            model = training_view(model, cuda)
+        return DistributedDataParallel(model, device_ids=[self.device.index] if cuda else None)
 
 
 class FollowerRun(RunDir):
@@ -165,6 +200,17 @@ class FollowerRun(RunDir):
 
 def env_world() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def start(out: str | Path, cfg: Any, resume: bool) -> tuple[Dist, RunDir]:
+    """A trainer's first lines, on one process or under torchrun: join the process group, check that
+    ``cfg.batch_size`` splits over the ranks, seed ``cfg.seed``, and open the run folder on rank 0 (a
+    FollowerRun, which writes nothing, elsewhere). An error on rank 0 stops every rank."""
+    ddp = init()
+    ddp.on_main(lambda: ddp.check_batch(cfg.batch_size))  # one error line, every rank stops
+    seed_everything(cfg.seed)
+    run = ddp.on_main(lambda: RunDir(out, cfg, resume), default=FollowerRun(out))
+    return ddp, run
 
 
 def init() -> Dist:

@@ -40,7 +40,7 @@ from edgefer.training.augment import random_affine, random_erase
 from edgefer.training.common import final_metrics, fit_calibration, load_fixed_fer, load_splits, probs_fn, split_holdout
 from edgefer.training.losses import (balanced_indices, distillation_loss, log_prior, logit_adjust,
                                      soft_cross_entropy)
-from edgefer.training.run import RunDir, cosine_lr, optimizer_step, seed_everything, set_lr
+from edgefer.training.run import cosine_lr, set_lr
 
 log = logging.getLogger("edgefer.train")
 
@@ -76,6 +76,7 @@ class FERConfig:
     kd_temperature: float = 2.0
     ema_decay: float = 0.0
     holdout: int = 0
+    sync_bn: bool = True  # under DDP: BatchNorm over the global batch (edgefer.training.sync_bn); no effect on one process
 
 
 def fer_arch(cfg: FERConfig) -> dict:
@@ -120,11 +121,8 @@ def teacher_logits(teacher: torch.nn.Module, x_sharp: torch.Tensor) -> torch.Ten
 def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     # Under torchrun each rank trains on its slice of every global batch; rank 0 alone writes the run
     # folder (edgefer.training.distributed). On one process ddp changes nothing.
-    ddp = distributed.init()
+    ddp, run = distributed.start(out, cfg, resume)
     dev = ddp.device
-    ddp.on_main(lambda: ddp.check_batch(cfg.batch_size))  # one error line, every rank stops
-    seed_everything(cfg.seed)
-    run = ddp.on_main(lambda: RunDir(out, cfg, resume), default=distributed.FollowerRun(out))
     train, val = load_splits(cfg.data, cfg.limit, cfg.seed)
     train, hold = split_holdout(train, cfg.holdout, cfg.seed)
     check = hold if hold is not None else val  # the per-epoch check (B0/B1 used val; the recipe a holdout)
@@ -138,14 +136,16 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
     if resume:
-        ck = ddp.on_main(run.load_last, share=True)  # rank 0 reads it; the others receive it
+        ck = ddp.resume_from(run)  # rank 0 reads it; the others receive it
         model.load_state_dict(ck["state"]["fer"])
         if ema is not None:
             ema.load_state_dict(ck["state"]["ema"])
         opt.load_state_dict(ck["optim"]["fer"])
         start = ck["epoch"]
         log.info("resuming %s after epoch %d", run.path, start)
-    net = ddp.wrap(model)  # DDP: gradients averaged over ranks (rank 0's weights broadcast first)
+    # DDP: gradients averaged over ranks (rank 0's weights broadcast first); with sync_bn, BatchNorm over the
+    # global batch in a view of ``model`` that shares its tensors (``model`` keeps plain BatchNorm: what is saved)
+    net = ddp.wrap(model, cfg.sync_bn)
     images = torch.from_numpy(train.images)
     labels = torch.from_numpy(train.labels)
     k = len(CLASSES)
@@ -159,11 +159,10 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     targets, labels_dev, log_pi_dev = targets.to(dev), labels.to(dev), log_pi.to(dev)
     steps = len(train) // cfg.batch_size
     total = steps * cfg.epochs
-    log.info("global batch %d (%d process%s x %d faces), peak lr %g, %d steps per epoch", cfg.batch_size,
-             ddp.world, "es" if ddp.active else "", cfg.batch_size // ddp.world, cfg.lr, steps)
+    ddp.announce(cfg.batch_size, cfg.lr, steps)
     lr = cfg.lr  # logged by end_epoch even if an epoch ran no step
     for epoch in range(start, cfg.epochs):
-        model.train()
+        net.train()  # the module trained through (under DDP its synchronised BatchNorm layers are its own)
         # per-epoch seeds (dropout too): resume is deterministic; dropout masks differ between ranks
         torch.manual_seed(cfg.seed * 1000 + epoch + 7919 * ddp.rank)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
@@ -199,8 +198,7 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
                                            cfg.kd_temperature)
                     loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
                 where = f"epoch {epoch + 1} step {i + 1}"
-                losses.append(ddp.guard(loss, where, run))  # the rank mean; a NaN on any rank stops all
-                optimizer_step(opt, loss, run, where)
+                losses.append(ddp.step(opt, loss, run, where))  # the rank mean; a NaN on any rank stops all
                 if ema is not None:
                     ema.update_parameters(model)
                 pb.update()
@@ -214,8 +212,7 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
             key = "holdout" if hold is not None else "val"
             run.log_metrics({"epoch": epoch + 1, "loss": float(np.mean(losses)), f"{key}_accuracy": res["accuracy"],
                              f"{key}_balanced_accuracy": res["balanced_accuracy"], "lr": lr,
-                             "global_batch": cfg.batch_size, "processes": ddp.world,
-                             "train_faces_per_s": round(faces_per_s, 1)})
+                             **ddp.record(cfg.batch_size, faces_per_s)})
             log.info("epoch %d: loss %.4f, %s accuracy %s, balanced %s", epoch + 1, np.mean(losses), key,
                      {f: round(v, 4) for f, v in res["accuracy"].items()},
                      {f: round(v, 4) for f, v in res["balanced_accuracy"].items()})

@@ -15,8 +15,10 @@ resumed at the boundary gets the adversarial optimizer, as a straight run does.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,8 +35,9 @@ from edgefer.models.discriminator import Discriminator
 from edgefer.models.fer import FERNet
 from edgefer.models.generator import Generator
 from edgefer.progress import bar
+from edgefer.training import distributed
 from edgefer.training.common import final_metrics, load_fixed_fer, load_splits
-from edgefer.training.run import RunDir, cosine_lr, optimizer_step, seed_everything, set_lr
+from edgefer.training.run import RunDir, cosine_lr, set_lr
 
 log = logging.getLogger("edgefer.train")
 
@@ -83,8 +86,13 @@ def feature_cache(fer: FERNet, images: np.ndarray, factors: list[int], batch: in
     return out
 
 
-def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
-    alpha = torch.rand(real.shape[0], 1, 1, 1, generator=gen)
+def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, p: float, gen: torch.Generator | None = None,
+                     alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-div's k-less penalty mean(‖∇D(x̂)‖^p), x̂ = α·real + (1 − α)·fake with α (N, 1, 1, 1) drawn from
+    ``gen`` unless given (under DDP: drawn for the global batch, then each rank's rows)."""
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], 1, 1, 1, generator=gen)
+    alpha = alpha.to(real.device)
     x = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
     return grad.flatten(1).pow(2).sum(1).pow(p / 2).mean()
@@ -110,19 +118,23 @@ def generator_arch(cfg: FSRConfig, channels: int) -> dict:
 
 
 def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
-    seed_everything(cfg.seed)
-    run = RunDir(out, cfg, resume)
-    fer_ckpt, fer = load_fixed_fer(cfg.fer, "FSR-FER")
+    # Under torchrun G and D are trained with DDP on each rank's rows of every global batch, the fixed FER
+    # model stays out of DDP (never trained), and rank 0 alone writes, through the calls train_fer makes
+    # (edgefer.training.distributed). On one process ddp changes nothing.
+    ddp, run = distributed.start(out, cfg, resume)
+    dev = ddp.device
+    fer_ckpt, fer = ddp.on_main(lambda: load_fixed_fer(cfg.fer, "FSR-FER"), share=True)  # rank 0 reads and checks it
     fer.requires_grad_(False)
+    head = fer.head if dev.type == "cpu" else copy.deepcopy(fer.head).to(dev)  # the fixed head on the training device
     channels = fer.head.stage3.conv1.in_channels
     arch = {"fer": fer_ckpt["arch"]["fer"], "generator": generator_arch(cfg, channels)}
-    g = Generator(**arch["generator"])
-    d = Discriminator(channels=channels, width=cfg.d_width)
+    g = Generator(**arch["generator"]).to(dev)
+    d = Discriminator(channels=channels, width=cfg.d_width).to(dev)
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(0.0, 0.9))
     start = 0
     opt_phase = phase_of(0, cfg)  # the phase opt_g was built for
     if resume:
-        ck = run.load_last()
+        ck = ddp.resume_from(run)  # rank 0 reads it; the others receive it
         g.load_state_dict(ck["state"]["generator"])
         d.load_state_dict(ck["state"]["discriminator"])
         start = ck["epoch"]
@@ -133,95 +145,124 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
         opt_g.load_state_dict(ck["optim"]["generator"])
         opt_d.load_state_dict(ck["optim"]["discriminator"])
         log.info("resuming %s after epoch %d", run.path, start)
+    g_net, d_net = ddp.wrap(g), ddp.wrap(d)  # no BatchNorm in G or D: plain DDP
 
     train, val = load_splits(cfg.data, cfg.limit, cfg.seed)
+    # Every rank caches every training face (its rows change with each epoch's permutation); rank 0 alone
+    # validates, so only it caches the val split.
     lr_feats = feature_cache(fer, train.images, cfg.factors, description="caching train features")
     hr_index = cfg.factors.index(1) if 1 in cfg.factors else None
     hr_feats = lr_feats[hr_index] if hr_index is not None else feature_cache(fer, train.images, [1])[0]
     with torch.inference_mode():
         hr_emb = torch.cat([fer.head.embed(hr_feats[s : s + 1024].float()) for s in range(0, len(train), 1024)])
     val_factors = list(FACTORS_EVAL)
-    val_feats = feature_cache(fer, val.images, val_factors, description="caching val features")
+    val_feats = ddp.on_main(lambda: feature_cache(fer, val.images, val_factors, description="caching val features"))
     labels = torch.from_numpy(train.labels)
 
     steps = len(train) // cfg.batch_size
     n_epochs = cfg.pretrain_epochs + cfg.epochs
+    ddp.announce(cfg.batch_size, cfg.lr_pretrain if start < cfg.pretrain_epochs else cfg.lr, steps)
+    lr = cfg.lr_pretrain
     for epoch in range(start, n_epochs):
         phase = phase_of(epoch, cfg)
         pretrain = phase == PRETRAIN
         if phase != opt_phase:  # entering the adversarial phase, straight or resumed: a fresh optimizer
             opt_g, opt_phase = g_optimizer(g, cfg, phase), phase
+            if not pretrain:
+                log.info("adversarial phase: peak lr %g for G and D, global batch %d", cfg.lr, cfg.batch_size)
         torch.manual_seed(cfg.seed * 1000 + epoch)  # per-epoch seeds: resume is deterministic
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         perm = torch.randperm(len(train), generator=gen)
-        g.train()
-        d.train()
+        g_net.train()
+        d_net.train()
         sums: dict[str, float] = {}
-        with bar(steps, f"{phase} {epoch + 1}/{n_epochs}", unit="step") as pb:
+        t_epoch = time.perf_counter()
+        with bar(steps, f"{phase} {epoch + 1}/{n_epochs}", unit="step", disable=not ddp.main) as pb:
             for i in range(steps):
+                where = f"epoch {epoch + 1} step {i + 1}"
                 idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
                 fac = torch.randint(len(cfg.factors), (len(idx),), generator=gen)
-                f_lr = lr_feats[fac, idx].float()
-                f_hr = hr_feats[idx].float()
+                # The one process's draws for the whole global batch (α after the factors, as it draws them);
+                # each rank then takes its rows.
+                alpha = None if pretrain else torch.rand(len(idx), 1, 1, 1, generator=gen)
+                mine = ddp.shard(len(idx))
+                idx, fac = idx[mine], fac[mine]
+                f_lr = lr_feats[fac, idx].float().to(dev)
+                f_hr = hr_feats[idx].float().to(dev)
                 if pretrain:
-                    set_lr(opt_g, cosine_lr(epoch * steps + i, cfg.pretrain_epochs * steps, cfg.lr_pretrain))
-                    parts = {"mse": optimizer_step(opt_g, F.mse_loss(g(f_lr), f_hr), run, f"epoch {epoch + 1} step {i + 1}")}
+                    lr = cosine_lr(epoch * steps + i, cfg.pretrain_epochs * steps, cfg.lr_pretrain)
+                    set_lr(opt_g, lr)
+                    parts = {"mse": ddp.step(opt_g, F.mse_loss(g_net(f_lr), f_hr), run, where)}
                 else:
                     adv_step = (epoch - cfg.pretrain_epochs) * steps + i
                     lr = cosine_lr(adv_step, cfg.epochs * steps, cfg.lr, floor=cfg.lr * 0.1)
                     set_lr(opt_g, lr)
                     set_lr(opt_d, lr)
-                    parts = _adversarial_step(cfg, g, d, fer, opt_g, opt_d, f_lr, f_hr, hr_emb[idx], labels[idx], gen, run,
-                                              f"epoch {epoch + 1} step {i + 1}")
+                    parts = _adversarial_step(cfg, (g, g_net), (d, d_net), head, opt_g, opt_d, f_lr, f_hr,
+                                              hr_emb[idx].to(dev), labels[idx].to(dev), alpha[mine], ddp, run, where)
                 for k, v in parts.items():
                     sums[k] = sums.get(k, 0.0) + v
                 pb.update()
                 pb.set_postfix({k: f"{v / (i + 1):.3g}" for k, v in sums.items()})
-        g.eval()
-        acc = _val_accuracy(fer, g, val_feats, val.labels, val_factors)
-        record = {"epoch": epoch + 1, "phase": phase, **{k: v / steps for k, v in sums.items()}, "val_accuracy": acc}
-        run.log_metrics(record)
-        log.info("epoch %d (%s): %s", epoch + 1, phase, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()})
-        run.save_last(make_checkpoint(
-            "fsrfer", arch, {"fer": fer, "generator": g, "discriminator": d}, dataclasses.asdict(cfg),
-            extra={"epoch": epoch + 1, "phase": opt_phase,
-                   "optim": {"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}},
-        ))
-    model = FSRFER(fer, g).eval()
-    metrics = final_metrics(model, val, "final evaluation")
-    ckpt = make_checkpoint("fsrfer", arch, {"fer": fer, "generator": g}, dataclasses.asdict(cfg), metrics,
-                           extra={"fer_source": {"path": str(cfg.fer), "sha256": sha256_file(cfg.fer)}})
-    save_checkpoint(ckpt, run.model)
-    run.log_metrics({"final": {k: metrics[k] for k in ("accuracy", "macro_f1")}})
+        faces_per_s = steps * cfg.batch_size / (time.perf_counter() - t_epoch)  # all ranks together
+
+        def end_epoch() -> None:  # rank 0 alone checks, logs and checkpoints; the other ranks wait for it
+            acc = _val_accuracy(fer, distributed.on_cpu(g).eval(), val_feats, val.labels, val_factors)
+            record = {"epoch": epoch + 1, "phase": phase, **{k: v / steps for k, v in sums.items()}, "val_accuracy": acc,
+                      "lr": lr, **ddp.record(cfg.batch_size, faces_per_s)}
+            run.log_metrics(record)
+            log.info("epoch %d (%s): %s", epoch + 1, phase, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()})
+            run.save_last(make_checkpoint(
+                "fsrfer", arch, {"fer": fer, "generator": g, "discriminator": d}, dataclasses.asdict(cfg),
+                extra={"epoch": epoch + 1, "phase": opt_phase,
+                       "optim": {"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}},
+            ))
+
+        ddp.on_main(end_epoch)
+
+    def finish() -> None:  # rank 0 alone
+        model = FSRFER(fer, distributed.on_cpu(g)).eval()
+        metrics = final_metrics(model, val, "final evaluation")
+        ckpt = make_checkpoint("fsrfer", arch, {"fer": fer, "generator": model.generator}, dataclasses.asdict(cfg), metrics,
+                               extra={"fer_source": {"path": str(cfg.fer), "sha256": sha256_file(cfg.fer)}})
+        save_checkpoint(ckpt, run.model)
+        run.log_metrics({"final": {k: metrics[k] for k in ("accuracy", "macro_f1")}})
+
+    ddp.on_main(finish)
     return str(run.model)
 
 
-def _adversarial_step(cfg: FSRConfig, g: nn.Module, d: nn.Module, fer: FERNet, opt_g, opt_d, f_lr, f_hr, e_hr, y,
-                      gen: torch.Generator, run: RunDir, where: str) -> dict[str, float]:
+def _adversarial_step(cfg: FSRConfig, g: tuple[nn.Module, nn.Module], d: tuple[nn.Module, nn.Module], head: nn.Module,
+                      opt_g, opt_d, f_lr, f_hr, e_hr, y, alpha: torch.Tensor, ddp: distributed.Dist, run: RunDir,
+                      where: str) -> dict[str, float]:
+    """One critic step, then one generator step, on this rank's rows. ``g`` and ``d`` are (module, the module
+    trained through: itself or its DDP wrapper); the passes that train nothing use the module itself."""
+    (g, g_net), (d, d_net) = g, d
     # The weight comes from the fixed model on G's current output; it is a weight, not a path for gradients.
     with torch.no_grad():
         fake = g(f_lr)
         if cfg.reweight:
-            p = torch.softmax(fer.head(fake), 1).gather(1, y[:, None]).squeeze(1)
+            p = torch.softmax(head(fake), 1).gather(1, y[:, None]).squeeze(1)
             w = (1.5 - p) ** 2
         else:
-            w = torch.ones(len(y))
+            w = torch.ones(len(y), device=y.device)
     # Critic step.
     d.requires_grad_(True)
-    loss_d = (w * d(f_hr)).mean() - (w * d(fake)).mean() + cfg.gp_k * gradient_penalty(d, f_hr, fake, cfg.gp_p, gen)
-    optimizer_step(opt_d, loss_d, run, where + " (D)")
-    # Generator step.
+    loss_d = (w * d_net(f_hr)).mean() - (w * d_net(fake)).mean() + cfg.gp_k * gradient_penalty(d_net, f_hr, fake, cfg.gp_p, alpha=alpha)
+    loss_d_mean = ddp.step(opt_d, loss_d, run, where + " (D)")
+    # Generator step (D fixed: its plain module, no gradient for DDP to average).
     d.requires_grad_(False)
-    fake = g(f_lr)
-    emb = fer.head.embed(fake)
+    fake = g_net(f_lr)
+    emb = head.embed(fake)
     adv = (w * d(fake)).mean()
     feat = (w * (fake - f_hr).pow(2).flatten(1).sum(1)).mean()
     embd = (w * (emb - e_hr).pow(2).sum(1)).mean()
     loss_g = cfg.w_adv * adv + cfg.w_feat * feat + cfg.w_emb * embd
     if cfg.w_ce:
-        loss_g = loss_g + cfg.w_ce * F.cross_entropy(fer.head.logits_from_embedding(emb), y)
-    optimizer_step(opt_g, loss_g, run, where + " (G)")
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "feat": feat.item(), "emb": embd.item(), "w": w.mean().item()}
+        loss_g = loss_g + cfg.w_ce * F.cross_entropy(head.logits_from_embedding(emb), y)
+    loss_g_mean = ddp.step(opt_g, loss_g, run, where + " (G)")
+    feat_m, emb_m, w_m = ddp.mean(torch.stack([feat.detach(), embd.detach(), w.mean()])).tolist()  # every rank's rows
+    return {"loss_d": loss_d_mean, "loss_g": loss_g_mean, "feat": feat_m, "emb": emb_m, "w": w_m}
 
 
 @torch.inference_mode()

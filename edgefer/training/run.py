@@ -72,7 +72,10 @@ class RunDir:
             if not self.last.is_file():
                 raise EdgeferError(f"{self.last}: nothing to resume (no last.pt in the run folder)")
             saved = self._saved_config()
-            changed = {k for k in self.config if k not in ("epochs", "resume") and saved.get(k) != self.config[k]}
+            # A setting added after the run began (absent from its config.json) is unchanged at its default.
+            defaults = _defaults(config)
+            changed = {k for k in self.config if k not in ("epochs", "resume")
+                       and saved.get(k, defaults.get(k)) != self.config[k]}
             if changed:
                 raise EdgeferError(f"{self.path}/config.json: --resume with changed settings: {', '.join(sorted(changed))}")
         elif self.last.exists():
@@ -147,6 +150,13 @@ class RunDir:
             with atomic_path(self.metrics) as tmp:
                 tmp.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
         return dropped
+
+
+def _defaults(config: Any) -> dict[str, Any]:
+    """The default of each field of a dataclass config ({} for a plain dict)."""
+    if not dataclasses.is_dataclass(config):
+        return {}
+    return {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
 
 
 def append_line(path: Path, line: str) -> None:
