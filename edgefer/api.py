@@ -7,8 +7,10 @@
             print(face.box, face.label, face.score, face.reason)
         probs = analyzer.classify(crops)             # faces you cropped yourself -> list[FaceResult]
 
-Per frame: detect (YuNet, on a frame scaled to ``det_width``) -> square crop from the FULL-resolution frame
--> gates -> one batched ``preprocess_faces`` + ``runner.infer`` -> tracker (ids, per-track EMA) -> decide.
+Per frame: detect (YuNet, on a frame scaled to ``det_width``; with ``det_tiles`` a global pass + one tile)
+-> tracker ids (faces the tiles did not revisit this frame are carried, relocated on the frame) -> square crop
+from the FULL-resolution frame -> gates -> one batched ``preprocess_faces`` + ``runner.infer`` -> per-track
+EMA -> decide.
 ``edgefer infer`` runs this same object (``edgefer.camera.pipeline.FaceStage``).
 
 Abstaining: a face gets ``label == "unknown"`` and a ``reason`` instead of a guess when
@@ -32,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from edgefer.backends.base import Runner
-from edgefer.camera.defaults import CROP_MARGIN, DET_ENHANCE, DET_WIDTH, EMA_ALPHA, MIN_FACE_PX
+from edgefer.camera.defaults import CROP_MARGIN, DET_ENHANCE, DET_TILES, DET_WIDTH, EMA_ALPHA, MIN_FACE_PX
 from edgefer.camera.quality import assess, landmark_reason
 from edgefer.camera.outputs import UNKNOWN, FaceResult
+from edgefer.camera.carry import Carrier
 from edgefer.camera.tracker import IoUTracker
 from edgefer.classes import CLASSES
 from edgefer.errors import EdgeferError
@@ -78,12 +81,17 @@ class FaceAnalyzer:
     det_width: YuNet's input width: "auto" (at most 1280 px), px (up or down), None (the frame's own); the frame is
                scaled for detection only, crops come from the full frame.
     det_enhance: "auto" (default: YuNet sees a contrast-equalised copy of dim frames), "clahe" (every frame) or None.
+    det_tiles: "auto", None/"none" or "RxC[@S][/K]" (``edgefer.camera.tiles``): a global pass at ``det_width`` plus one
+               full-resolution tile a frame; faces between their tile's turns are carried by the tracker
+               (``FaceResult.carried`` > 0). A detector object that has ``carry_frames`` gets the same carrying.
+               Ignored with ``track=False`` (independent images: no tracker to carry faces between tiles).
     min_confidence: None -> the model's metadata; a float overrides it (0 switches the gate off).
     track: False treats every call as an independent image (no ids carried over, no smoothing).
     """
 
     def __init__(self, model: str | Path | Runner | None = None, detector: Any = "yunet", *,
                  det_width: int | str | None = DET_WIDTH, det_enhance: str | None = DET_ENHANCE, det_score: float = 0.6,
+                 det_tiles: str | None = DET_TILES,
                  detector_model: str | Path | None = None,
                  min_face: float = MIN_FACE_PX, margin: float = CROP_MARGIN, min_confidence: float | None = None,
                  ema: float = EMA_ALPHA, track: bool = True, threads: int | None = None, timer: Any = None,
@@ -96,7 +104,9 @@ class FaceAnalyzer:
             raise EdgeferError(f"--min-face must be at least 1 px, got {min_face:g}")
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise EdgeferError(f"--min-confidence must be a probability in [0, 1], got {min_confidence:g}")
-        self.detector = make_detector(detector, detector_model, det_score, det_width, det_enhance) if isinstance(detector, str) else detector
+        # tiles take turns over frames and need the tracker to carry faces: independent images get none
+        self.detector = (make_detector(detector, detector_model, det_score, det_width, det_enhance, det_tiles if track else None)
+                         if isinstance(detector, str) else detector)
         self.choice = None
         if model is None:
             self.choice = choose_model()
@@ -106,6 +116,7 @@ class FaceAnalyzer:
         self.min_confidence = abstain_threshold(self.runner) if min_confidence is None else (min_confidence or None)
         self.min_face, self.margin, self.classes, self.track = float(min_face), float(margin), classes, track
         self.tracker = IoUTracker(alpha=ema)
+        self.carrier = Carrier(self.tracker)  # faces between their tile's turns (det_tiles), relocated on the frame
         self.timer = timer or _NoTimer()
         self.infer_calls = 0
 
@@ -126,16 +137,26 @@ class FaceAnalyzer:
 
     def analyse(self, frame: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
                 landmarks: np.ndarray | None = None) -> list[FaceResult]:
-        """Faces already detected in ``frame`` -> FaceResults (crop, gates, one batched infer, track, decide)."""
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        """Faces already detected in ``frame`` -> FaceResults (track, crop, gates, one batched infer, decide).
+
+        With a detector that has ``carry_frames`` (tiled detection), tracked faces it did not report on this
+        frame are added after the detected ones, at the track's predicted box, with ``carried`` > 0."""
+        with self.timer.stage("post"):
+            if self.track:
+                carry = int(getattr(self.detector, "carry_frames", 0) or 0)
+                boxes, scores, marks, ids, ages = self.carrier.step(frame, boxes, scores, landmarks, carry)
+            else:
+                boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+                marks = [None] * len(boxes) if landmarks is None else list(landmarks)
+                ids, ages = np.zeros(len(boxes), np.int64), [0] * len(boxes)
         with self.timer.stage("preprocess"):
             faces, greys = [], []
-            for i, (box, score) in enumerate(zip(boxes, scores)):
+            for box, score, mark, age in zip(boxes, scores, marks, ages):
                 # whole pixels, so that the record's face_px and the --min-face decision agree
-                face = FaceResult(box=box, det=float(score), face_px=float(round(max(box[2], box[3]))))
+                face = FaceResult(box=box, det=float(score), face_px=float(round(max(box[2], box[3]))), carried=age)
                 faces.append(face)
-                if landmarks is not None:
-                    face.reason = landmark_reason(box, landmarks[i])
+                if mark is not None:
+                    face.reason = landmark_reason(box, mark)
                     if face.reason is not None:
                         continue
                 x0, y0, x1, y1 = square_box(box, self.margin, frame.shape)
@@ -150,7 +171,6 @@ class FaceAnalyzer:
         with self.timer.stage("infer"):
             probs = self._infer(batch)
         with self.timer.stage("post"):
-            ids = self.tracker.update(boxes) if self.track else np.zeros(len(boxes), np.int64)
             k = 0
             for face, track in zip(faces, ids):
                 face.track = int(track)

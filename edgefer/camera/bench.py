@@ -105,43 +105,60 @@ SIZE_BINS = ((0, 20), (20, 32), (32, 48), (48, 65), (65, 10_000))
 
 
 def detector_sweep(clip: Any, widths: list[int | str | None], frames: int | None = None, score: float = 0.6,
-                   iou: float = 0.4, enhance: str | None = None, transform: Any = None) -> list[dict[str, Any]]:
+                   iou: float = 0.4, enhance: str | None = None, transform: Any = None,
+                   tiles: str | None = None) -> list[dict[str, Any]]:
     """YuNet at each input width on a clip with known boxes (``edgefer.camera.clip.CrowdClip``).
 
-    Per width: detection ms per frame (median), recall against the truth boxes (a truth face counts as found
-    when a detection overlaps it with IoU >= ``iou``), recall per face size (``SIZE_BINS``, px), false
-    detections per frame, and the faces found relative to full-resolution detection."""
+    Per width: detection ms per frame (median and mean: tiles at ``/K`` make some frames dearer), recall
+    against the truth boxes, recall per face size (``SIZE_BINS``, px), false boxes per frame, and the faces
+    found relative to full-resolution detection (the row with width "full" and the same ``tiles``). The boxes
+    scored are the ones the camera loop outputs: the detections, plus with ``tiles`` the faces the tracker
+    carries (``Carrier.step``, as ``FaceAnalyzer`` does). A truth face counts as found on a frame only when
+    a box output FOR THAT FRAME overlaps it with IoU >= ``iou``; a box that overlaps no truth face so is false."""
     from edgefer.camera.clip import read_clip_frames
     from edgefer.camera.detectors import make_detector
-    from edgefer.camera.tracker import iou_matrix
+    from edgefer.camera.carry import Carrier
+    from edgefer.camera.tracker import IoUTracker, iou_matrix
 
     images = read_clip_frames(clip.path, frames)
     if transform is not None:  # e.g. darken the clip to stand for dim footage
         images = [transform(im) for im in images]
     rows = []
     for width in widths:
-        det = make_detector("yunet", None, score, width, enhance)
-        det.detect(images[0])  # warm-up (first call sets the input size)
-        times, found, false, per_bin = [], 0, 0, {b: [0, 0] for b in SIZE_BINS}
+        det = make_detector("yunet", None, score, width, enhance, tiles)
+        det.detect(images[0])  # warm-up (the first call sets the input size)
+        if hasattr(det, "reset"):
+            det.reset()  # the tile rotation starts again at tile 0
+        carrier = Carrier(IoUTracker())
+        times, found, false, carried, carried_false = [], 0, 0, 0, 0
+        per_bin = {b: [0, 0] for b in SIZE_BINS}
         for img, truth in zip(images, clip.boxes):
             t0 = time.perf_counter()
-            boxes, _ = det.detect(img)
+            boxes, scores, marks = det.detect_landmarks(img)
             times.append(time.perf_counter() - t0)
+            boxes, _, _, _, ages = carrier.step(img, boxes, scores, marks, int(getattr(det, "carry_frames", 0) or 0))
             m = iou_matrix(truth, boxes) if len(boxes) else np.zeros((len(truth), 0), np.float32)
             hit = m.max(axis=1) >= iou if m.shape[1] else np.zeros(len(truth), bool)
             found += int(hit.sum())
-            false += int((m.max(axis=0) < iou).sum()) if m.shape[0] and m.shape[1] else len(boxes)
+            bad = m.max(axis=0) < iou if m.shape[0] and m.shape[1] else np.ones(len(boxes), bool)
+            old = np.asarray(ages, int) > 0
+            false += int(bad.sum())
+            carried += int(old.sum())
+            carried_false += int((bad & old).sum())
             for (w_px, ok) in zip(truth[:, 2], hit):
                 for b in SIZE_BINS:
                     if b[0] <= w_px < b[1]:
                         per_bin[b][0] += int(ok)
                         per_bin[b][1] += 1
         n_truth = sum(len(t) for t in clip.boxes[: len(images)])
-        rows.append({"det_width": width if width is not None else "full", "enhance": enhance, "frame_size": list(clip.size),
-                     "detect_median_ms": round(1e3 * float(np.median(times)), 2), "recall": round(found / max(n_truth, 1), 4),
+        rows.append({"det_width": width if width is not None else "full", "enhance": enhance, "tiles": tiles,
+                     "frame_size": list(clip.size),
+                     "detect_median_ms": round(1e3 * float(np.median(times)), 2),
+                     "detect_mean_ms": round(1e3 * float(np.mean(times)), 2), "recall": round(found / max(n_truth, 1), 4),
                      "recall_by_px": {f"{a}-{b - 1}": round(h / n, 4) for (a, b), (h, n) in per_bin.items() if n},
                      "faces_by_px": {f"{a}-{b - 1}": n for (a, b), (_, n) in per_bin.items() if n},
-                     "false_per_frame": round(false / len(images), 2), "found": found, "truth": n_truth})
+                     "false_per_frame": round(false / len(images), 2), "carried_per_frame": round(carried / len(images), 2),
+                     "carried_false_per_frame": round(carried_false / len(images), 2), "found": found, "truth": n_truth})
     full = next((r["found"] for r in rows if r["det_width"] == "full"), None)
     for r in rows:
         r["found_vs_full"] = round(r["found"] / full, 4) if full else None
@@ -151,7 +168,8 @@ def detector_sweep(clip: Any, widths: list[int | str | None], frames: int | None
 def run_bench(model: str | Path, batches: list[int], iters: int, faces: list[int], frames: int = 60,
               frame_size: tuple[int, int] = (640, 480), face_px: tuple[int, int] = (20, 64), detector: str = "yunet",
               detector_model: str | Path | None = None, threads: int | None = None, clip: Path | None = None,
-              end_to_end: bool = True, det_width: int | str | None = "auto", det_enhance: str | None = "auto") -> dict[str, Any]:
+              end_to_end: bool = True, det_width: int | str | None = "auto", det_enhance: str | None = "auto",
+              det_tiles: str | None = None) -> dict[str, Any]:
     """Both benchmarks with one activated runner; returns a JSON-ready dict."""
     import cv2
 
@@ -160,7 +178,7 @@ def run_bench(model: str | Path, batches: list[int], iters: int, faces: list[int
 
     if iters < 1:
         raise EdgeferError(f"--iters must be at least 1, got {iters}")
-    det = make_detector(detector, detector_model, input_width=det_width, enhance=det_enhance) if end_to_end else None
+    det = make_detector(detector, detector_model, input_width=det_width, enhance=det_enhance, tiles=det_tiles) if end_to_end else None
     runner = open_runner(model, threads)
     try:
         result: dict[str, Any] = {

@@ -37,6 +37,12 @@ MIN_FACE_PX = 8.0
 # The faces-found / fps trade-off behind this number is in BENCHMARKS.md ("Detector input size").
 DET_WIDTH = "auto"
 DET_AUTO_MAX_WIDTH = 1280
+# --det-tiles: "auto" runs a global pass at TILE_GLOBAL_WIDTH plus one full-resolution tile of a TILES_AUTO
+# grid a frame on frames wider than DET_AUTO_MAX_WIDTH; the tracker carries faces between their tile's turns
+# (edgefer.camera.tiles). Measured against full-resolution detection in BENCHMARKS.md ("Tiled detection").
+DET_TILES = "none"
+TILES_AUTO = "2x2"
+TILE_GLOBAL_WIDTH = 640
 # YuNet sees a CLAHE-equalised copy of dim frames ("auto"; "clahe": every frame; "none"): see detectors.ENHANCE.
 DET_ENHANCE = "auto"
 # Per-track EMA weight of the newest frame: 0.4 settles within ~5 frames (a third of a second at 15 fps).

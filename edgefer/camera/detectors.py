@@ -257,18 +257,26 @@ class HaarDetector:
 
 
 def make_detector(name: str, model_path: str | Path | None = None, score_threshold: float = 0.6,
-                  input_width: int | str | None = None, enhance: str | None = None):
+                  input_width: int | str | None = None, enhance: str | None = None, tiles=None):
     # enhance: "auto" | "clahe" | "none"/None (YuNet only; the default of the CLI and the API is defaults.DET_ENHANCE)
     """``yunet`` (model_path defaults to the vendored ONNX) or ``haar`` (model_path: a cascade XML).
     input_width: YuNet's input width (None: the frame's own); Haar ignores it.
+    tiles: ``--det-tiles`` (a spec string or ``tiles.TileSpec``; None/"none": off): YuNet as a
+    ``tiles.TiledDetector`` (a global pass at ``input_width`` + one tile a frame). Haar refuses it.
 
     score_threshold 0.6: on the crowd clip YuNet scores faces of 15-25 px at 0.68-0.87 and larger ones
     at ~0.9; OpenCV's sample default of 0.9 would drop every small face."""
     name = name.lower()
     if name == "yunet":
         from edgefer.camera.defaults import YUNET_MODEL
+        from edgefer.camera.tiles import TiledDetector, parse_det_tiles
 
+        spec = parse_det_tiles(tiles) if isinstance(tiles, str) or tiles is None else tiles
+        if spec is not None:
+            return TiledDetector(model_path or YUNET_MODEL, spec, score_threshold, input_width, parse_det_enhance(enhance))
         return YuNetDetector(model_path or YUNET_MODEL, score_threshold, input_width=input_width, enhance=enhance)
     if name == "haar":
+        if tiles not in (None, "none", "auto"):  # auto: tiles where they apply, and they do not apply to Haar
+            raise EdgeferError("--det-tiles needs --detector yunet (Haar has no landmarks to carry and no scores to merge)")
         return HaarDetector(model_path)
     raise EdgeferError(f"--detector {name!r}: expected one of {', '.join(DETECTORS)}")

@@ -6,7 +6,8 @@ faces.jsonl   one record per face per frame, flushed record by record (a crash o
                  "score": 0.71, "probs": {"neutral": 0.1, ...}, "face_px": 22, "det": 0.93,
                  "raw_label": "neutral"}
               label/score/probs are the track's smoothed (EMA) values, raw_label this frame's argmax,
-              det the detector's score. A face that is not classified has "label": "unknown",
+              det the detector's score (for a ``"carried": n`` box, the tracker's: the face was last
+              detected n frames ago, its box moved on by the track's velocity; --det-tiles). A face that is not classified has "label": "unknown",
               "score": null, "probs": null and a "reason" ("small: ...", "blurred: ...", "flat: ...").
               Each record is ONE write(2): a kill leaves it whole or absent; a write that fails (full
               disk, file-size limit) is cut back to the last whole line and ends the run with one error.
@@ -74,6 +75,7 @@ class FaceResult:
     probs: np.ndarray | None = None
     raw_label: str | None = None
     reason: str | None = None
+    carried: int = 0  # frames since the detector last reported this face (0: detected on this frame; --det-tiles)
 
     def record(self, frame: int, t: float, classes: tuple[str, ...] = CLASSES) -> dict[str, Any]:
         r: dict[str, Any] = {
@@ -91,6 +93,8 @@ class FaceResult:
             r["raw_label"] = self.raw_label
         if self.reason is not None:
             r["reason"] = self.reason
+        if self.carried:
+            r["carried"] = int(self.carried)
         return r
 
 
@@ -140,6 +144,7 @@ class RunOutputs:
         self._reserve_summary()
         self.frames = 0
         self.faces = 0
+        self.carried = 0  # records whose box the tracker carried (--det-tiles), not this frame's detection
         self.labels: collections.Counter[str] = collections.Counter()
         self.reasons: collections.Counter[str] = collections.Counter()
         self.summary: dict[str, Any] | None = None
@@ -157,6 +162,7 @@ class RunOutputs:
         self.frames += 1
         self.faces += len(faces)
         for f in faces:
+            self.carried += f.carried > 0
             self.labels[f.label] += 1
             if f.reason:
                 self.reasons[f.reason.split(":", 1)[0]] += 1
@@ -188,6 +194,7 @@ class RunOutputs:
         summary = {
             **summary,
             "faces": self.faces,
+            "faces_carried": self.carried,
             "per_class": {c: self.labels.get(c, 0) for c in (*self.classes, UNKNOWN)},
             "unknown_reasons": dict(self.reasons),
             "privacy": not self.save_frames,

@@ -26,7 +26,7 @@ import numpy as np
 from edgefer import __version__
 from edgefer.backends.base import Runner
 from edgefer.camera.annotate import Display, VideoSink, draw
-from edgefer.camera.defaults import CROP_MARGIN, DET_ENHANCE, DET_WIDTH, EMA_ALPHA, MIN_FACE_PX
+from edgefer.camera.defaults import CROP_MARGIN, DET_ENHANCE, DET_TILES, DET_WIDTH, EMA_ALPHA, MIN_FACE_PX
 from edgefer.camera.outputs import UNKNOWN, FaceResult, RunOutputs, check_outputs
 from edgefer.camera.signals import StopFlag, stop_on_signals
 from edgefer.camera.sources import (
@@ -56,6 +56,7 @@ class InferOptions:
     min_confidence: float | None = None  # None: the model's own abstain threshold (if any); 0: no gate
     det_width: int | str | None = DET_WIDTH  # YuNet's input width: "auto", None (the frame's) or px
     det_enhance: str | None = DET_ENHANCE  # "auto": YuNet sees a contrast-equalised copy of dim frames; "clahe"; None
+    det_tiles: str | None = DET_TILES  # "auto", None or "RxC[@S][/K]": a global pass + one tile a frame (camera.tiles)
     log_every_s: float = 5.0
 
 
@@ -147,7 +148,8 @@ def run_infer(model: str | Path | Runner, source: str | SourceSpec, out: str | P
         raise EdgeferError(f"--min-face must be at least 1 px, got {opts.min_face:g}")
     check_outputs(Path(out), opts.save_frames and opts.save_video)  # before the model loads or anything is written
     spec = source if isinstance(source, SourceSpec) else parse_source(source)
-    det = make_detector(detector, detector_model, det_score, opts.det_width, opts.det_enhance) if isinstance(detector, str) else detector
+    det = (make_detector(detector, detector_model, det_score, opts.det_width, opts.det_enhance, opts.det_tiles)
+           if isinstance(detector, str) else detector)
     display = Display() if opts.display else None
     own_runner = not isinstance(model, Runner)
     runner = open_runner(model, threads) if own_runner else model

@@ -101,6 +101,14 @@ def finite_float(name: str, value: float | None, lo: float | None = None, hi: fl
     return value
 
 
+def det_tiles(name: str, value: str | None) -> str | None:
+    """``--det-tiles``: auto | none | RxC[@SCALE][/EVERY] (``edgefer.camera.tiles``) -> the checked text, None for none."""
+    from edgefer.camera.tiles import parse_det_tiles
+
+    spec = parse_det_tiles(value)  # its errors name --det-tiles
+    return None if spec is None else (spec if spec == "auto" else str(spec))
+
+
 def choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise EdgeferError(f"{name} {value!r}: choose one of {', '.join(choices)}")

@@ -23,7 +23,7 @@ def number(v):
     return int(f) if f.is_integer() and "." not in v else f
 
 
-@pytest.fixture(scope="module", params=["video", "images"])
+@pytest.fixture(scope="module", params=["video", "images", "tiled"])
 def run(request, tmp_path_factory, onnx_model, crowd_clip):
     import cv2
 
@@ -31,7 +31,9 @@ def run(request, tmp_path_factory, onnx_model, crowd_clip):
     from tests.camera.conftest import read_frames
 
     out = tmp_path_factory.mktemp(request.param)
-    if request.param == "video":
+    # tiles with a global pass at 320 px, which misses the small faces: the tracker carries them ("carried")
+    extra = ["--det-tiles", "2x2", "--det-width", "320"] if request.param == "tiled" else []
+    if request.param in ("video", "tiled"):
         source = str(crowd_clip.path)
     else:
         source = str(out / "photos")
@@ -40,7 +42,7 @@ def run(request, tmp_path_factory, onnx_model, crowd_clip):
             cv2.imwrite(f"{source}/p{i}.jpg", f)
     # --min-face 40: some faces are "small", so records with a reason are checked too
     r = CliRunner().invoke(app, ["infer", "--model", str(onnx_model), "--source", source, "--out", str(out / "run"),
-                                 "--max-frames", "8", "--min-face", "40"])
+                                 "--max-frames", "8", "--min-face", "40", *extra])
     assert r.exit_code == 0, r.output
     return out / "run"
 
@@ -51,6 +53,10 @@ def test_faces_jsonl_follows_its_schema(run):
     assert records and any("reason" in r for r in records) and any("raw_label" in r for r in records)
     for r in records:
         v.validate(r)
+    carried = [r for r in records if "carried" in r]
+    assert bool(carried) == (run.parent.name.startswith("tiled"))  # only tiled runs carry boxes
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary.get("faces_carried", 0) == len(carried)
 
 
 def test_summary_follows_its_schema(run):
