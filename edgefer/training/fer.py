@@ -21,7 +21,6 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,7 +36,8 @@ from edgefer.photometric import random_photometric
 from edgefer.progress import bar
 from edgefer.training import distributed
 from edgefer.training.augment import random_affine, random_erase
-from edgefer.training.common import final_metrics, fit_calibration, load_fixed_fer, load_splits, probs_fn, split_holdout
+from edgefer.training.common import (final_metrics, fit_calibration, holdout_config, load_fixed_fer, load_splits, probs_fn,
+                                     split_holdout)
 from edgefer.training.losses import (balanced_indices, distillation_loss, log_prior, logit_adjust,
                                      soft_cross_entropy)
 from edgefer.training.run import cosine_lr, set_lr
@@ -244,8 +244,7 @@ def refit_calibration(model_path: str, data: str) -> dict:
     ckpt = load_checkpoint(model_path)
     cfg = ckpt.get("config", {})
     shift = ckpt["kind"] == "fer"
-    if ckpt["kind"] == "fsrfer":  # FSR-FER on an edge backbone: that backbone's holdout; its shift is folded in already
-        cfg = load_checkpoint(cfg.get("fer", "")).get("config", {}) if Path(cfg.get("fer", "")).is_file() else {}
+    cfg = holdout_config(model_path, ckpt)  # FSR-FER: its backbone's holdout; its shift is folded in already
     if ckpt["kind"] not in ("fer", "fsrfer") or not cfg.get("holdout"):
         raise CheckpointError(f"{model_path}: only a FER checkpoint trained with a holdout (--recipe edge), or FSR-FER on "
                               "one, can be refitted")
