@@ -35,20 +35,39 @@ def sr_and_fsr(rank: int, sr: SRConfig, fsr: FSRConfig, out: str) -> list[str]:
     return [train_sr(sr, out.format(rank=rank, kind="sr")), train_fsr(fsr, out.format(rank=rank, kind="fsr"))]
 
 
-def fsr_straight_then_killed(rank: int, cfg: FSRConfig, straight: str, killed: str) -> str:
-    """A straight run, then one that dies in its first adversarial epoch (rank 0, at its per-epoch check,
-    after the pre-training epoch's last.pt): the kill of the resume test."""
-    train_fsr(cfg, straight.format(rank=rank))
-    real, calls = fsr_mod._val_accuracy, []
+def outcome_of(fn, *args) -> list:
+    try:
+        return ["ok", fn(*args)]
+    except BaseException as e:  # noqa: BLE001 - RankStopped is a SystemExit
+        return [type(e).__name__, str(e)]
+
+
+def fsr_straight_nan_killed(rank: int, cfg: FSRConfig, straight: str, nan: str, killed: str) -> dict:
+    """In one process group: a straight run; a run whose critic loss becomes NaN on rank 1 alone (epoch 2,
+    step 2); and a run that dies in its first adversarial epoch (rank 0, at its per-epoch check, after the
+    pre-training epoch's last.pt): the kill of the resume test."""
+    out = {"straight": outcome_of(train_fsr, cfg, straight.format(rank=rank))}
+    real_gp, gp_calls = fsr_mod.gradient_penalty, []
+
+    def gradient_penalty(*a, **k):
+        gp_calls.append(1)
+        value = real_gp(*a, **k)
+        return value * float("nan") if rank == 1 and len(gp_calls) == 2 else value
+
+    fsr_mod.gradient_penalty = gradient_penalty
+    out["nan"] = outcome_of(train_fsr, cfg, nan)
+    fsr_mod.gradient_penalty = real_gp
+    real_val, val_calls = fsr_mod._val_accuracy, []
 
     def val_accuracy(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
+        val_calls.append(1)
+        if len(val_calls) == 2:
             raise KeyboardInterrupt
-        return real(*a, **k)
+        return real_val(*a, **k)
 
     fsr_mod._val_accuracy = val_accuracy
-    return train_fsr(cfg, killed)
+    out["killed"] = outcome_of(train_fsr, cfg, killed)
+    return out
 
 
 def resume_fsr(rank: int, cfg: FSRConfig, out: str) -> str:
@@ -73,8 +92,9 @@ def test_sr_and_fsr_train_under_two_gloo_ranks_on_real_ferplus(ferplus_real, fer
 
 def test_ddp_fsr_matches_one_process_and_resumes_after_a_kill(ferplus_tiny, tmp_path):
     """G and D in DDP, the fixed FER model out of it: 2 ranks with the same global batch end where one
-    process ends (no BatchNorm in G or D: to float rounding), and a run killed after pre-training,
-    resumed under DDP, crosses into the adversarial phase and ends where the straight 2-rank run ends."""
+    process ends (no BatchNorm in G or D: to float rounding); a NaN on one rank stops both; and a run
+    killed after pre-training, resumed under DDP, crosses into the adversarial phase and ends where the
+    straight 2-rank run ends."""
     fer = fixed_fer(ferplus_tiny, tmp_path / "fer")
     cfg = fsr_cfg(ferplus_tiny, fer)
     seed_everything(cfg.seed)  # G's initial weights, drawn as train_fsr draws them (after building the fixed model)
@@ -88,10 +108,17 @@ def test_ddp_fsr_matches_one_process_and_resumes_after_a_kill(ferplus_tiny, tmp_
     finally:
         torch.set_num_threads(threads)
 
-    killed = tmp_path / "killed"
-    outcome = run_ranks(2, fsr_straight_then_killed, cfg, str(tmp_path / "two{rank}"), str(killed), tmp=tmp_path)
-    assert [o[0] for o in outcome] == ["KeyboardInterrupt", "RankStopped"], outcome
+    killed, nan = tmp_path / "killed", tmp_path / "nan"
+    outcome = run_ranks(2, fsr_straight_nan_killed, cfg, str(tmp_path / "two{rank}"), str(nan), str(killed), tmp=tmp_path)
+    assert [o[0] for o in outcome] == ["ok", "ok"], outcome
+    ranks = [o[1] for o in outcome]
+    assert [r["straight"][0] for r in ranks] == ["ok", "ok"], ranks
     assert not (tmp_path / "two1").exists()  # rank 1 wrote nothing
+    # The NaN guard: a NaN critic loss on rank 1 stops both ranks at that step; rank 0 says where.
+    assert ranks[0]["nan"][0] == "TrainingDiverged" and "at epoch 2 step 2 (D)" in ranks[0]["nan"][1], ranks
+    assert ranks[1]["nan"][0] == "RankStopped", ranks
+    assert load_checkpoint(nan / "last.pt")["epoch"] == 1 and not (nan / "model.pt").exists()
+    assert [r["killed"][0] for r in ranks] == ["KeyboardInterrupt", "RankStopped"], ranks
     two = load_checkpoint(tmp_path / "two0" / "model.pt")["state"]["generator"]
     assert drift(one, two, start) < EXACT_TOL  # measured: 1.2e-6
     assert drift(one, half, start) > 0.1  # the control: half batches (what a rank alone sees) end far away
