@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -69,6 +70,17 @@ def is_rank_0() -> bool:
     import os
 
     return os.environ.get("RANK", "0") == "0"
+
+
+def launch(nproc: int, batch_size: int, train: Callable[[], str]) -> None:
+    """Train in this process (one process, or one rank under torchrun; rank 0 prints the model's path), or
+    with --nproc N run the command again under torchrun with N processes."""
+    if nproc != 1:
+        positive_int("--nproc", nproc)
+        return relaunch(nproc, batch_size)
+    path = train()
+    if is_rank_0():
+        typer.echo(f"model: {path}")
 
 
 def check_run(data: Path, out: Path, epochs: int, batch_size: int, lr: float, limit: int | None, *,
@@ -157,12 +169,7 @@ def fer(
                     teacher=str(teacher) if teacher else None, kd_alpha=kd_alpha if teacher else 0.0,
                     ema_decay=0.999 if edge else 0.0, holdout=2000 if edge and not limit else 0, size_draw=size_draw,
                     sync_bn=sync_bn)
-    if nproc != 1:
-        positive_int("--nproc", nproc)
-        return relaunch(nproc, batch_size)
-    path = train_fer(cfg, str(out), resume)
-    if is_rank_0():
-        typer.echo(f"model: {path}")
+    launch(nproc, batch_size, lambda: train_fer(cfg, str(out), resume))
 
 
 FerCkptOpt = Annotated[Path, typer.Option("--fer", help="The fixed FER checkpoint (kind 'fer').")]
@@ -197,12 +204,7 @@ def sr(
 
     cfg = SRConfig(data=str(data), fer=str(fer), factors=parsed, epochs=epochs,
                    batch_size=batch_size, lr=lr, seed=seed, limit=limit)
-    if nproc != 1:
-        positive_int("--nproc", nproc)
-        return relaunch(nproc, batch_size)
-    path = train_sr(cfg, str(out), resume)
-    if is_rank_0():
-        typer.echo(f"model: {path}")
+    launch(nproc, batch_size, lambda: train_sr(cfg, str(out), resume))
 
 
 @app.command("fsr")
@@ -241,12 +243,7 @@ def fsr(
     cfg = FSRConfig(data=str(data), fer=str(fer), factors=parsed, pretrain_epochs=pretrain_epochs,
                     epochs=epochs, batch_size=batch_size, lr=lr, w_adv=w_adv, w_feat=w_feat, w_emb=w_emb, w_ce=w_ce,
                     reweight=reweight, seed=seed, limit=limit)
-    if nproc != 1:
-        positive_int("--nproc", nproc)
-        return relaunch(nproc, batch_size)
-    path = train_fsr(cfg, str(out), resume)
-    if is_rank_0():
-        typer.echo(f"model: {path}")
+    launch(nproc, batch_size, lambda: train_fsr(cfg, str(out), resume))
 
 
 @app.command("confidence")

@@ -72,17 +72,23 @@ def train_rank(rank: int, cfg: FERConfig, out: str, resume: bool = False) -> str
     return train_fer(cfg, out.format(rank=rank), resume)
 
 
+def interrupt_at_call(module, name: str, n: int = 2) -> None:
+    """From now on in this (spawned) process, the n-th call of ``module.name`` raises KeyboardInterrupt.
+    Trainers call their per-epoch check on rank 0 once an epoch: n = 2 kills epoch 2 after epoch 1's last.pt."""
+    real, calls = getattr(module, name), []
+
+    def wrapper(*a, **k):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    setattr(module, name, wrapper)
+
+
 def crash_in_epoch_2(rank: int, cfg: FERConfig, out: str) -> str:
     """A run that dies at the end of epoch 2 on rank 0 (after epoch 1's last.pt): the kill of a resume test."""
-    real_eval, calls = fer_mod.evaluate, []
-
-    def evaluate(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_eval(*a, **k)
-
-    fer_mod.evaluate = evaluate
+    interrupt_at_call(fer_mod, "evaluate")
     return train_fer(cfg, out)
 
 

@@ -16,7 +16,7 @@ from edgefer.training.fer import FERConfig, train_fer
 from edgefer.training.fsr import FSRConfig, train_fsr
 from edgefer.training.run import seed_everything
 from edgefer.training.sr import SRConfig, train_sr
-from tests.training.test_distributed import EXACT_TOL, drift, edgefer, run_ranks
+from tests.training.test_distributed import EXACT_TOL, drift, edgefer, interrupt_at_call, run_ranks
 
 
 def fixed_fer(data: Path, out: Path) -> str:
@@ -57,15 +57,7 @@ def fsr_straight_nan_killed(rank: int, cfg: FSRConfig, straight: str, nan: str, 
     fsr_mod.gradient_penalty = gradient_penalty
     out["nan"] = outcome_of(train_fsr, cfg, nan)
     fsr_mod.gradient_penalty = real_gp
-    real_val, val_calls = fsr_mod._val_accuracy, []
-
-    def val_accuracy(*a, **k):
-        val_calls.append(1)
-        if len(val_calls) == 2:
-            raise KeyboardInterrupt
-        return real_val(*a, **k)
-
-    fsr_mod._val_accuracy = val_accuracy
+    interrupt_at_call(fsr_mod, "_val_accuracy")
     out["killed"] = outcome_of(train_fsr, cfg, killed)
     return out
 
