@@ -8,7 +8,7 @@ from edgefer.data import load_dataset
 from edgefer.evaluate import evaluate
 from edgefer.training.common import probs_fn
 
-SHIPPED = {"fsrfer.pt": "fsrfer", "fsrfer_hr.pt": "fsrfer", "fer_hr.pt": "fer", "fer_multires.pt": "fer", "sr_fer.pt": "sr_fer"}
+SHIPPED = {"fsrfer.pt": "routed", "fsrfer_hr.pt": "fsrfer", "fer_hr.pt": "fer", "fer_multires.pt": "fer", "sr_fer.pt": "sr_fer"}
 
 
 @pytest.mark.parametrize("name,kind", SHIPPED.items())

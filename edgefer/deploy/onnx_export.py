@@ -2,7 +2,8 @@
 
 Files (input "faces": (N, 1, 48, 48) float32 grey 0-255, normalisation inside the graph;
 output "logits": (N, 8), softmax left to the runtime):
-- ``<kind>.onnx``: the whole classifier in one graph (``fsrfer.onnx`` for FSR-FER);
+- ``<kind>.onnx``: the whole classifier in one graph (``fsrfer.onnx`` for FSR-FER, and for the routed
+  default, which carries FSR-FER as its small-face route: the name the guides and the camera loop use);
 - ``backbone.onnx`` faces -> "features" (N, 128, 6, 6), ``g.onnx`` features -> "features_sr",
   ``head.onnx`` features -> logits, so that G can be swapped or served apart.
 Everything is written to a temporary folder inside ``out`` and moved in only after every check passed.
@@ -42,12 +43,17 @@ def _export(module, example, path: Path, in_name: str, out_name: str, opset: int
     )
 
 
+def main_graph(kind: str) -> str:
+    """The whole classifier's file name: ``<kind>.onnx``, but ``fsrfer.onnx`` for the routed default too."""
+    return "fsrfer.onnx" if kind == "routed" else f"{kind}.onnx"
+
+
 def _graph_parts(model, kind: str) -> dict[str, tuple[Any, str, str, tuple[int, ...]]]:
     """name -> (module, input name, output name, input shape without batch)."""
     import torch
 
     face = (INPUT_CHANNELS, INPUT_SIZE, INPUT_SIZE)
-    parts: dict[str, tuple[Any, str, str, tuple[int, ...]]] = {f"{kind}.onnx": (model, "faces", "logits", face)}
+    parts: dict[str, tuple[Any, str, str, tuple[int, ...]]] = {main_graph(kind): (model, "faces", "logits", face)}
     if kind in ("ensemble", "routed"):  # one graph: no shared backbone to serve apart
         return parts
     fer = model.fer if kind != "fer" else model
@@ -100,13 +106,13 @@ def export_model(model_path: Path, out: Path, opset: int = 17, max_batch: int = 
             files[name] = path
         from edgefer.deploy.verify import check_against_torch, check_parts_compose
 
-        check = check_against_torch(model, files[f"{kind}.onnx"], CHECK_FACTORS, tuple(b for b in CHECK_BATCHES if b <= max_batch) or (max_batch,))
+        check = check_against_torch(model, files[main_graph(kind)], CHECK_FACTORS, tuple(b for b in CHECK_BATCHES if b <= max_batch) or (max_batch,))
         if kind == "fsrfer":
             check["parts_max_abs_diff"] = check_parts_compose(files)
         manifest = {
             "format": "edgefer-export",
             "kind": kind,
-            "main": f"{kind}.onnx",
+            "main": main_graph(kind),
             "classes": ckpt["classes"],
             "input": {"name": "faces", "shape": ["batch", INPUT_CHANNELS, INPUT_SIZE, INPUT_SIZE], "dtype": "float32",
                       "range": list(INPUT_RANGE), "channels": INPUT_CHANNELS, "size": INPUT_SIZE,

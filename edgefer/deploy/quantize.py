@@ -55,16 +55,15 @@ def first_conv(path: Path) -> list[str]:
     """Names of the nodes kept in float: the first Conv/Gemm in graph order (ONNX graphs are topologically
     sorted), the input layer. In a routed graph (``edgefer.models.gate``): each route's input layer, and the
     whole router (its detail score and the selection), whose threshold INT8 rounding would move."""
-    import onnx
-
-    from edgefer.checkpoint import ROUTES
+    import onnx  # (not edgefer.checkpoint: calibrate runs where torch is not installed)
 
     nodes = onnx.load(str(path)).graph.node
     first = lambda prefix: next(([n.name] for n in nodes if n.op_type in ("Conv", "Gemm") and n.name.startswith(prefix)), [])
     router = [n.name for n in nodes if n.name.startswith("/score/") or n.name.count("/") == 1]
     if not any(n.startswith("/score/") for n in router):
         return first("")
-    return router + [name for r in ROUTES for name in first(f"/{r}/")]
+    routes = dict.fromkeys(n.name.split("/")[1] for n in nodes if n.name.count("/") > 1 and not n.name.startswith("/score/"))
+    return router + [name for r in routes for name in first(f"/{r}/")]
 
 
 def _options(target: str, keep_float: list[str]) -> dict[str, Any]:

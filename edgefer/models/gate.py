@@ -4,7 +4,7 @@ A face that reached 48×48 from s px (the camera's small face, or ``degrade`` at
 spatial frequencies above s/48 of the band. The ratio of the Laplacian's energy to the gradient's energy
 is the face's mean squared frequency, so its log falls steadily with s and does not depend on the face's
 brightness or contrast (both energies scale with the gain squared). On 2,000 held-out FER+ faces the
-median score is 0.75 at 48 px, 0.05 at 32 px, -0.33 at 24 px, -1.43 at 12 px and -2.68 at 6 px, with the
+median score is 0.75 at 48 px, 0.05 at 32 px, -0.33 at 24 px, -1.43 at 12 px and -2.67 at 6 px, with the
 sizes' 5-95 % ranges apart (docs/model-card.md). Blur lowers it like a smaller face; noise raises it.
 
 It is a few fixed convolutions, exported with the model (ONNX, TensorRT), so the routing runs wherever

@@ -177,7 +177,7 @@ def test_routed_checkpoint_fits_its_threshold_and_exports(ferplus_tiny, tmp_path
         ref = torch.where(pick[:, None], model.sharp(x), model.small(x))
         torch.testing.assert_close(model(x), ref)
     manifest = export_model(out, tmp_path / "export")
-    assert manifest["main"] == "routed.onnx" and set(manifest["files"]) == {"routed.onnx"}
+    assert manifest["main"] == "fsrfer.onnx" and set(manifest["files"]) == {"fsrfer.onnx"}  # the default's name
     assert manifest["check"]["max_abs_diff_probs"] < 1e-4  # ONNX Runtime routes as PyTorch does
 
     cks = load_checkpoint(small)
