@@ -7,6 +7,7 @@ When this fails after fsrfer.pt changed, regenerate them (needs FER+ for the INT
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -68,6 +69,17 @@ def test_the_default_decides_the_same_through_pt_onnx_and_the_camera_api():
 
     crops = [np.asarray(c) for c in lfw_faces(24)]
     crops += [c[::3, ::3] for c in crops[:12]]  # the same faces, smaller
+    crops += [cv2.resize(c, (9, 9), interpolation=cv2.INTER_AREA) for c in crops[:12]]  # and tiny
+    import torch
+
+    from edgefer.checkpoint import load_classifier
+    from edgefer.preprocess import preprocess_faces
+
+    model, ckpt = load_classifier(DEFAULT_MODEL)
+    if ckpt["kind"] == "routed":  # both routes are taken on these faces, so both are compared
+        with torch.no_grad():
+            sharp = (model.score(torch.from_numpy(preprocess_faces(crops))) > model.threshold)[:, 0]
+        assert sharp.any() and not sharp.all(), sharp.tolist()
     results = {}
     for name, model in (("pt", DEFAULT_MODEL), ("onnx", SHIPPED_FP32)):
         with FaceAnalyzer(model=model, detector=None, threads=1) as analyzer:
