@@ -38,7 +38,7 @@ DetWidthOpt = Annotated[str, typer.Option("--det-width", help="YuNet's input wid
 DetTilesOpt = Annotated[str, typer.Option("--det-tiles", help="auto (default): on frames wider than 1280 px, a "
                                           "global pass at 640 px wide plus one full-resolution tile of a 2x2 grid a frame, "
                                           "the tracker carrying faces between a tile's turns (finds the small faces of HD "
-                                          "at about the cost of the 1280 pass) | none | RxC[@SCALE][/EVERY], e.g. 2x2@1.5/2.")]
+                                          "at about the cost of the 1280 pass) | none | RxC\\[@SCALE]\\[/EVERY], e.g. 2x2@1.5/2.")]  # \\[: literal brackets in rich help
 DetectorOpt = Annotated[str, typer.Option("--detector", help="yunet (default: finds faces down to ~12 px) | haar (OpenCV 4.x builds only).")]
 DetectorModelOpt = Annotated[Path | None, typer.Option(
     "--detector-model", help=f"YuNet ONNX (default: the vendored {YUNET_MODEL.name}) or, for haar, a cascade XML.")]
