@@ -27,6 +27,8 @@ class OnnxRuntimeRunner(Runner):
         opts = ort.SessionOptions()
         if self.threads:
             opts.intra_op_num_threads = self.threads
+            # idle pool threads sleep instead of spinning: in the camera loop they would starve the detector
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         providers = self.providers or [p for p in PREFERRED_PROVIDERS if p in available]
         try:

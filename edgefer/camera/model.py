@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from edgefer.backends.base import Runner
@@ -17,11 +18,12 @@ HINTS = {
 
 
 # ONNX Runtime's intra-op thread pool spins between calls. In the camera loop, which runs the detector
-# (OpenCV threads) and the reader thread between two infer calls, the spinning threads starve both.
+# (OpenCV threads) and the reader thread between two infer calls, spinning threads starve both.
 # Measured here (2 cores, busy, 640x480, 12 faces, YuNet): 12-13 frames/s with ORT's default threads,
-# 20-22 with 1 thread (26 with 2 threads and session.intra_op.allow_spinning=0, which the ORT runner
-# does not set). So the loop asks ORT for 1 thread unless --threads says otherwise.
-CAMERA_ORT_THREADS = 1
+# 20-22 with 1 thread. The ORT runner now sets session.intra_op.allow_spinning=0 whenever threads are
+# given, and then 2 threads win (idle 2-core VM, the routed default, BENCHMARKS.md §10): 720p with 180
+# faces 6.7-7.6 frames/s against 4.8-4.9 with 1 thread, 640x480 with 12 faces 43.7 against 40.8.
+CAMERA_ORT_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
 def open_runner(path: str | Path, threads: int | None = None) -> Runner:

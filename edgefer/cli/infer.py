@@ -42,8 +42,8 @@ DetTilesOpt = Annotated[str, typer.Option("--det-tiles", help="auto (default): o
 DetectorOpt = Annotated[str, typer.Option("--detector", help="yunet (default: finds faces down to ~12 px) | haar (OpenCV 4.x builds only).")]
 DetectorModelOpt = Annotated[Path | None, typer.Option(
     "--detector-model", help=f"YuNet ONNX (default: the vendored {YUNET_MODEL.name}) or, for haar, a cascade XML.")]
-ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads of ONNX Runtime / PyTorch (default: 1 for ONNX "
-                                                                   "Runtime, whose spinning pool would starve the detector; PyTorch's own).")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads of ONNX Runtime / PyTorch (default: 2 for ONNX "
+                                                                   "Runtime, its idle threads sleeping so they do not starve the detector; PyTorch's own).")]
 
 
 def infer_command(
