@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgefer.backends.base import Runner
+from edgefer.camera.defaults import DET_ENHANCE, DET_TILES, DET_WIDTH
 from edgefer.errors import EdgeferError
 from edgefer.preprocess import INPUT_CHANNELS, INPUT_SIZE
 
@@ -168,8 +169,8 @@ def detector_sweep(clip: Any, widths: list[int | str | None], frames: int | None
 def run_bench(model: str | Path, batches: list[int], iters: int, faces: list[int], frames: int = 60,
               frame_size: tuple[int, int] = (640, 480), face_px: tuple[int, int] = (20, 64), detector: str = "yunet",
               detector_model: str | Path | None = None, threads: int | None = None, clip: Path | None = None,
-              end_to_end: bool = True, det_width: int | str | None = "auto", det_enhance: str | None = "auto",
-              det_tiles: str | None = None) -> dict[str, Any]:
+              end_to_end: bool = True, det_width: int | str | None = DET_WIDTH, det_enhance: str | None = DET_ENHANCE,
+              det_tiles: str | None = DET_TILES) -> dict[str, Any]:
     """Both benchmarks with one activated runner; returns a JSON-ready dict."""
     import cv2
 

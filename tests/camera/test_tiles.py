@@ -22,6 +22,17 @@ def test_parse_det_tiles():
             parse_det_tiles(bad)
 
 
+def test_the_default_tiles_only_frames_wider_than_1280():
+    """The default (BENCHMARKS.md, "Tiled detection"): 2x2 tiles up-scaled 1.5x, one every 3rd frame, on 1080p;
+    720p and smaller keep the plain pass."""
+    from edgefer.camera.defaults import DET_TILES, YUNET_MODEL
+    from edgefer.camera.tiles import TiledDetector
+
+    det = TiledDetector(YUNET_MODEL, parse_det_tiles(DET_TILES))
+    assert DET_TILES == "auto" and det.spec_for(1920) == TileSpec(2, 2, 1.5, 3) and det.spec_for(1920).cycle == 12
+    assert det.spec_for(1280) is None and det.spec_for(640) is None
+
+
 @pytest.mark.parametrize("size,spec", [((1920, 1080), TileSpec(2, 2)), ((1920, 1080), TileSpec(3, 3)),
                                         ((1280, 720), TileSpec(1, 3)), ((640, 480), TileSpec(1, 1))])
 def test_tiles_cover_the_frame_and_every_small_face_lies_whole_in_one(size, spec):
@@ -101,6 +112,7 @@ def test_analyzer_carries_faces_and_images_get_no_tiles(onnx_model, hd_clip):
     from edgefer import FaceAnalyzer
     from edgefer.camera.clip import read_clip_frames
     from edgefer.camera.detectors import YuNetDetector
+    from edgefer.camera.defaults import DET_TILES, YUNET_MODEL
     from edgefer.camera.tiles import TiledDetector
 
     frames = read_clip_frames(hd_clip.path, 3)
