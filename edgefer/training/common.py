@@ -39,15 +39,27 @@ def split_holdout(train: FaceSet, n: int, seed: int) -> tuple[FaceSet, FaceSet |
     return train.subset(np.sort(perm[n:])), train.subset(np.sort(perm[:n]))
 
 
+HOLDOUT_KEYS = ("data", "seed", "limit", "holdout", "logit_adjust")
+
+
+def holdout_keys(cfg: dict) -> dict:
+    """The part of a training config that fixes which faces were held out (and the prior they were fitted with)."""
+    return {k: cfg[k] for k in HOLDOUT_KEYS if k in cfg}
+
+
 def holdout_config(path: str, ckpt: dict) -> dict:
     """The config that fixes which faces a checkpoint held out (data, seed, limit, holdout size): its own
-    for an edge-recipe FER model or an ensemble, its fixed backbone's for FSR-FER ({} if not found)."""
+    for an edge-recipe FER model or an ensemble; for FSR-FER, its fixed backbone's, as recorded at training
+    time (``fer_source.holdout_config``) or, in older files, read from the backbone's file ({} if gone)."""
     from pathlib import Path
 
     from edgefer.checkpoint import load_checkpoint
 
     cfg = ckpt.get("config", {})
     if ckpt["kind"] == "fsrfer":
+        recorded = (ckpt.get("fer_source") or {}).get("holdout_config")
+        if recorded:
+            return recorded
         fer = cfg.get("fer") or ""
         cfg = load_checkpoint(fer).get("config", {}) if fer and Path(fer).is_file() else {}
     return cfg

@@ -36,7 +36,7 @@ from edgefer.models.fer import FERNet
 from edgefer.models.generator import Generator
 from edgefer.progress import bar
 from edgefer.training import distributed
-from edgefer.training.common import final_metrics, load_fixed_fer, load_splits
+from edgefer.training.common import final_metrics, holdout_keys, load_fixed_fer, load_splits
 from edgefer.training.run import RunDir, cosine_lr, set_lr
 
 log = logging.getLogger("edgefer.train")
@@ -224,7 +224,8 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
         model = FSRFER(fer, distributed.on_cpu(g)).eval()
         metrics = final_metrics(model, val, "final evaluation")
         ckpt = make_checkpoint("fsrfer", arch, {"fer": fer, "generator": model.generator}, dataclasses.asdict(cfg), metrics,
-                               extra={"fer_source": {"path": str(cfg.fer), "sha256": sha256_file(cfg.fer)}})
+                               extra={"fer_source": {"path": str(cfg.fer), "sha256": sha256_file(cfg.fer),
+                                                     "holdout_config": holdout_keys(fer_ckpt.get("config", {}))}})
         save_checkpoint(ckpt, run.model)
         run.log_metrics({"final": {k: metrics[k] for k in ("accuracy", "macro_f1")}})
 

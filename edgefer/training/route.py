@@ -23,7 +23,8 @@ from edgefer.degrade import FACTORS_EVAL, degrade
 from edgefer.errors import CheckpointError
 from edgefer.fileio import sha256_file
 from edgefer.metrics import accuracy, balanced_accuracy, confusion_matrix
-from edgefer.training.common import final_metrics, fit_calibration, holdout_config, load_splits, logits_at, split_holdout
+from edgefer.training.common import (final_metrics, fit_calibration, holdout_config, holdout_keys, load_splits, logits_at,
+                                     split_holdout)
 
 log = logging.getLogger("edgefer.train")
 
@@ -65,14 +66,24 @@ def fit_threshold(scores: np.ndarray, sharp_pred: np.ndarray, small_pred: np.nda
     return best, fit
 
 
+def route_source(path: str, name: str) -> tuple[dict, dict]:
+    """(checkpoint, holdout config) of one route. A routed checkpoint gives its own route of that name, so
+    one route of a shipped model can be replaced while the other is kept (its training run folder may be
+    long gone: the routed file carries the route's weights and the holdout they share)."""
+    ck = load_checkpoint(path)
+    if ck["kind"] != "routed":
+        return ck, holdout_config(path, ck)
+    route = ck["arch"]["routes"][name]
+    taken = {"kind": route["kind"], "arch": route["arch"], "calibration": route.get("calibration"),
+             "state": ck["state"][name], "taken_from_routed": True}
+    return taken, holdout_keys(ck.get("config", {}))
+
+
 def build_routed(sharp: str, small: str, data: str, out: str) -> str:
-    ckpts = {"sharp": load_checkpoint(sharp), "small": load_checkpoint(small)}
     paths = {"sharp": sharp, "small": small}
-    cfgs = {}
-    for name, ck in ckpts.items():
-        if ck["kind"] == "routed":
-            raise CheckpointError(f"{paths[name]}: a route cannot itself be routed")
-        cfgs[name] = holdout_config(paths[name], ck)
+    ckpts, cfgs = {}, {}
+    for name, path in paths.items():
+        ckpts[name], cfgs[name] = route_source(path, name)
         if not cfgs[name].get("holdout"):
             raise CheckpointError(f"{paths[name]}: --{name} must be trained with a holdout (--recipe edge), or be FSR-FER "
                                   "or an ensemble built on one: the threshold is fitted there")
@@ -96,7 +107,9 @@ def build_routed(sharp: str, small: str, data: str, out: str) -> str:
     arch = {"threshold": threshold,
             "routes": {name: {"kind": ck["kind"], "arch": ck["arch"], "calibration": ck.get("calibration")}
                        for name, ck in ckpts.items()}}
-    config = {"routes": {name: {"path": str(paths[name]), "sha256": sha256_file(paths[name])} for name in ROUTES},
+    config = {"routes": {name: {"path": str(paths[name]), "sha256": sha256_file(paths[name]),
+                                **({"route": name} if ckpts[name].get("taken_from_routed") else {})}
+                         for name in ROUTES},
               "data": data, **{k: cfg.get(k) for k in SHARED_KEYS},
               "gate": {"score": "log(mean Laplacian^2 / mean gradient^2) (edgefer.models.gate.DetailScore)",
                        "fitted_on": f"{len(hold)} held-out training faces at {list(PX_FIT)} px",

@@ -180,6 +180,14 @@ def test_routed_checkpoint_fits_its_threshold_and_exports(ferplus_tiny, tmp_path
     assert manifest["main"] == "fsrfer.onnx" and set(manifest["files"]) == {"fsrfer.onnx"}  # the default's name
     assert manifest["check"]["max_abs_diff_probs"] < 1e-4  # ONNX Runtime routes as PyTorch does
 
+    # one route replaced, the other taken from the routed file itself (its run folder may be gone)
+    again = build_routed(sharp, out, str(ferplus_tiny), str(tmp_path / "again.pt"))
+    ck2 = load_checkpoint(again)
+    assert ck2["config"]["routes"]["small"]["route"] == "small" and "route" not in ck2["config"]["routes"]["sharp"]
+    for k, v in ck["state"]["small"]["fer"].items():
+        torch.testing.assert_close(ck2["state"]["small"]["fer"][k], v, msg=k)
+    assert ck2["arch"]["routes"]["small"] == ck["arch"]["routes"]["small"]
+
     cks = load_checkpoint(small)
     cks["config"]["seed"] = 5
     from edgefer.checkpoint import save_checkpoint

@@ -29,6 +29,13 @@ def test_fsr_and_sr_train_on_a_fixed_fer_model(ferplus_tiny, tmp_path):
     path = train_fsr(cfg, str(tmp_path / "fsr"))
     model, ckpt = load_classifier(path)
     assert ckpt["kind"] == "fsrfer" and ckpt["fer_source"]["sha256"]
+    # the backbone's holdout travels with G's checkpoint: `train route` still finds it once the backbone's file is gone
+    from edgefer.training.common import holdout_config
+
+    fer_cfg = load_checkpoint(fer_path)["config"]
+    assert ckpt["fer_source"]["holdout_config"] == {k: fer_cfg[k] for k in ("data", "seed", "limit", "holdout", "logit_adjust")}
+    moved = {**ckpt, "config": {**ckpt["config"], "fer": str(tmp_path / "gone" / "model.pt")}}
+    assert holdout_config(path, moved) == ckpt["fer_source"]["holdout_config"]
     for k, v in fer_before.items():  # Φ and the head stay fixed
         torch.testing.assert_close(ckpt["state"]["fer"][k], v, msg=k)
     records = [json.loads(x) for x in (tmp_path / "fsr" / "metrics.jsonl").read_text().splitlines()]
