@@ -51,19 +51,32 @@ class _Reader:
         self.i = 0
 
 
+def input_layers(nodes) -> list[str]:
+    """The Conv/Gemm nodes with no Conv/Gemm upstream: the layers that read the image itself. One in a plain
+    graph; in a routed graph each route's; in an ensemble each member's, for each view (the mirrored one too).
+    ``nodes`` in graph order (ONNX graphs are topologically sorted)."""
+    downstream: set[str] = set()  # tensors computed from some Conv/Gemm's output
+    found = []
+    for n in nodes:
+        is_layer, fed = n.op_type in ("Conv", "Gemm"), any(t in downstream for t in n.input)
+        if is_layer and not fed:
+            found.append(n.name)
+        if is_layer or fed:
+            downstream.update(n.output)
+    return found
+
+
 def first_conv(path: Path) -> list[str]:
-    """Names of the nodes kept in float: the first Conv/Gemm in graph order (ONNX graphs are topologically
-    sorted), the input layer. In a routed graph (``edgefer.models.gate``): each route's input layer, and the
-    whole router (its detail score and the selection), whose threshold INT8 rounding would move."""
+    """Names of the nodes kept in float: the input layers (``input_layers``: INT8 on the raw image costs 4-8
+    points), and in a routed graph (``edgefer.models.gate``) the whole router (its detail score and the
+    selection), whose threshold INT8 rounding would move."""
     import onnx  # (not edgefer.checkpoint: calibrate runs where torch is not installed)
 
     nodes = onnx.load(str(path)).graph.node
-    first = lambda prefix: next(([n.name] for n in nodes if n.op_type in ("Conv", "Gemm") and n.name.startswith(prefix)), [])
     router = [n.name for n in nodes if n.name.startswith("/score/") or n.name.count("/") == 1]
     if not any(n.startswith("/score/") for n in router):
-        return first("")
-    routes = dict.fromkeys(n.name.split("/")[1] for n in nodes if n.name.count("/") > 1 and not n.name.startswith("/score/"))
-    return router + [name for r in routes for name in first(f"/{r}/")]
+        router = []
+    return list(dict.fromkeys(router + input_layers(nodes)))
 
 
 def _options(target: str, keep_float: list[str]) -> dict[str, Any]:

@@ -172,3 +172,32 @@ def test_metadata_travels_to_the_int8_graph(fp32_onnx, ferplus_tiny, tmp_path):
     calibrate(src, ferplus_tiny, "train", 16, "minmax", tmp_path / "m.int8.onnx", 0, tmp_path / "cal", None, (1,))
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.int8.onnx")).metadata_props}
     assert props["edgefer.abstain"] == '{"min_confidence": 0.4}'
+
+
+def test_every_input_layer_and_the_router_stay_float_in_a_routed_graph_with_a_mirrored_route(ferplus_tiny, tmp_path):
+    """The shipped default's shape: a router, a sharp route that reads the face and its mirror image (a
+    one-member ensemble), FSR-FER. Every layer that reads the image (3: both views, and FSR-FER's backbone)
+    stays float, and the Q/DQ graph keeps TensorRT's rules (the mirror view's input layer once broke them)."""
+    import onnx
+
+    from edgefer.checkpoint import make_checkpoint
+    from edgefer.models.fer import FERNet
+    from tests.test_checkpoint import ARCH
+
+    fsr = tiny_fsr_ckpt()
+    arch = {"threshold": -2.0, "routes": {
+        "sharp": {"kind": "ensemble", "arch": {"members": [ARCH], "flip": True}, "calibration": None},
+        "small": {"kind": "fsrfer", "arch": fsr["arch"], "calibration": None}}}
+    ck = make_checkpoint("routed", arch, {}, {})
+    ck["state"] = {"sharp": {"member0": FERNet(**ARCH).state_dict()}, "small": fsr["state"]}
+    export_model(save_checkpoint(ck, tmp_path / "routed.pt"), tmp_path / "export", max_batch=8)
+    out = tmp_path / "q.int8.onnx"
+    calibrate(tmp_path / "export" / "fsrfer.onnx", ferplus_tiny, "train", 16, "minmax", out, 0, tmp_path / "cal", None, (1,))
+    assert qdq_violations(out) == []
+    graph = onnx.load(str(out)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    layers = [n for n in graph.node if n.op_type in ("Conv", "Gemm") and not n.name.startswith("/score/")]
+    float_layers = [n.name for n in layers if all(producer.get(i) is None or producer[i].op_type != "DequantizeLinear"
+                                                  for i in n.input[:2])]
+    assert len(float_layers) == 3 and len(layers) > 10, float_layers
+    assert sum("/sharp/" in n for n in float_layers) == 2 and sum("/small/" in n for n in float_layers) == 1
