@@ -181,7 +181,12 @@ def compare_command(
             _check_result(res)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise EdgeferError(f"{path}: not an `edgefer eval --json` result ({type(e).__name__}: {str(e)[:80]})") from None
-        loaded[labels[i] if labels else Path(res["model"]).stem] = res
+        name = labels[i] if labels else Path(res["model"]).stem
+        if name in loaded and not labels:  # two results of one model file (retrained, another path): name by result
+            name = path.stem
+        if name in loaded:
+            raise EdgeferError(f"{path}: a second result named {name!r}; give each a name with --names")
+        loaded[name] = res
     if markdown:
         keys = sorted({k for r in loaded.values() for k in r["accuracy"]}, key=int)
         px = next(iter(loaded.values())).get("face_px", {})

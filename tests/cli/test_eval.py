@@ -32,6 +32,12 @@ def test_eval_json_contract_and_plots(tiny_model, ferplus_tiny, tmp_path):
 
     r = runner.invoke(app, ["compare", str(out), str(out), "--names", "a,b", "--markdown"])
     assert r.exit_code == 0 and "| a |" in r.output and "| b |" in r.output
+    # two results of one model file (a model retrained under the same name): both rows, named by result file
+    (tmp_path / "before.json").write_text(out.read_text())
+    r = runner.invoke(app, ["compare", str(out), str(tmp_path / "before.json"), "--markdown"])
+    assert r.exit_code == 0 and "| tiny |" in r.output and "| before |" in r.output, r.output
+    r = runner.invoke(app, ["compare", str(out), str(out), "--names", "a,a"])
+    assert r.exit_code == 2 and "a second result named 'a'" in r.output
 
 
 @pytest.mark.parametrize(
