@@ -173,6 +173,9 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
                 g.load_state_dict(state["generator"])
                 model = FSRFER(fer, g)
         calibration = ckpt.get("calibration") or {}
+        for name, t in (calibration.get("route_temperature") or {}).items():  # routed: one T per route
+            for classifier in final_linears(getattr(model, name)):
+                fold_temperature(classifier, float(t))
         for classifier in final_linears(model):
             if calibration.get("prior_shift"):
                 fold_prior_shift(classifier, float(calibration["prior_shift"]), calibration["log_prior"])

@@ -135,6 +135,8 @@ def fer(
     widths: Annotated[str, typer.Option("--widths", help="Channel widths of the four stages.")] = "32,64,128,256",
     size_draw: Annotated[str, typer.Option("--size-draw", help="Edge recipe: px (a face size uniform in 6-32 px) or "
                                            "factor (a factor uniform over --factors above 1: more tiny faces).")] = "px",
+    px_range: Annotated[str, typer.Option("--px-range", help="Edge recipe with --size-draw px: the face sizes drawn "
+                                          "from, MIN-MAX px (a small-face specialist: 6-16).")] = "6-32",
     nproc: NprocOpt = 1,
     sync_bn: Annotated[bool, typer.Option("--sync-bn/--no-sync-bn", help="Under DDP, BatchNorm with the statistics "
                                           "of the whole global batch (SyncBatchNorm on GPUs, an all-reduce on CPUs); "
@@ -149,6 +151,7 @@ def fer(
     finite_float("--kd-alpha", kd_alpha, 0.0, 1.0)
     finite_float("--logit-adjust", logit_adjust, 0.0, 10.0, allow_none=True)
     finite_float("--p-sharp", p_sharp, 0.0, 1.0, allow_none=True)
+    min_px, max_px = px_range_option(px_range)
     if teacher is not None and not teacher.is_file():
         raise EdgeferError(f"--teacher {teacher}: no such checkpoint")
     check_batch_fits(data, batch_size, holdout=2000 if recipe == "edge" and not limit else 0)
@@ -168,8 +171,19 @@ def fer(
                     p_sharp=(0.35 if edge else None) if p_sharp is None else p_sharp,
                     teacher=str(teacher) if teacher else None, kd_alpha=kd_alpha if teacher else 0.0,
                     ema_decay=0.999 if edge else 0.0, holdout=2000 if edge and not limit else 0, size_draw=size_draw,
-                    sync_bn=sync_bn)
+                    min_px=min_px, max_px=max_px, sync_bn=sync_bn)
     launch(nproc, batch_size, lambda: train_fer(cfg, str(out), resume))
+
+
+def px_range_option(text: str) -> tuple[int, int]:
+    """'6-16' -> (6, 16): face sizes from 2 to 48 px, the smaller first."""
+    try:
+        lo, hi = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise EdgeferError(f"--px-range {text!r}: two integers MIN-MAX, for example 6-16") from None
+    if not 2 <= lo <= hi <= 48:
+        raise EdgeferError(f"--px-range {text!r}: sizes from 2 to 48 px, the smaller first")
+    return lo, hi
 
 
 FerCkptOpt = Annotated[Path, typer.Option("--fer", help="The fixed FER checkpoint (kind 'fer').")]

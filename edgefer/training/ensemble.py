@@ -13,10 +13,10 @@ from pathlib import Path
 
 from edgefer.checkpoint import build_classifier, load_checkpoint, make_checkpoint, save_checkpoint
 from edgefer.classes import CLASSES
-from edgefer.degrade import FACTORS_EVAL
 from edgefer.errors import CheckpointError
 from edgefer.fileio import sha256_file
 from edgefer.training.common import final_metrics, fit_calibration, load_splits, split_holdout
+from edgefer.training.fer import calibration_factors
 from edgefer.training.losses import log_prior
 
 log = logging.getLogger("edgefer.train")
@@ -43,7 +43,8 @@ def build_ensemble(members: list[str], data: str, out: str, flip: bool = True) -
     ckpt = make_checkpoint("ensemble", arch, {}, config)
     ckpt["state"] = {f"member{i}": ck["state"]["fer"] for i, ck in enumerate(ckpts)}
     log_pi = log_prior(train.labels, len(CLASSES)).numpy() if cfg0.get("logit_adjust") else None
-    ckpt.update(fit_calibration(build_classifier(ckpt), hold, FACTORS_EVAL, log_pi))
+    factors = sorted(set().union(*(calibration_factors(ck["config"]) for ck in ckpts)))  # the members' sizes
+    ckpt.update(fit_calibration(build_classifier(ckpt), hold, factors, log_pi))
     ckpt["metrics"] = final_metrics(build_classifier(ckpt), val, "final evaluation")
     save_checkpoint(ckpt, Path(out))
     return out

@@ -100,6 +100,16 @@ def draw_factors(cfg: FERConfig, n: int, rng: np.random.Generator) -> np.ndarray
     return np.where(rng.random(n) < cfg.p_sharp, 1.0, small)
 
 
+def calibration_factors(cfg: dict) -> list[int]:
+    """The sizes of ``FACTORS_EVAL`` at which a model's decision rule is fitted: the sizes it was trained
+    for. Every recipe but one meets them all; a small-face specialist (``--px-range 6-16``) is fitted at its
+    own sizes only, so that sharp faces it never learnt do not set its prior shift and temperature."""
+    lo, hi = cfg.get("min_px", 6), cfg.get("max_px", 32)
+    if hi >= 32 or cfg.get("p_sharp") is None:
+        return list(FACTORS_EVAL)
+    return [f for f in FACTORS_EVAL if lo <= 48 / f <= hi]
+
+
 def ema_avg_fn(decay: float):
     """AveragedModel's avg_fn for an EMA whose decay warms up as min(decay, (1 + n)/(10 + n)): a fixed
     0.999 over a 3,000-step run would still hold 5 % of the first step's (untrained) weights at the end
@@ -224,7 +234,8 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
 
     def finish() -> None:  # rank 0 alone
         shipped = distributed.on_cpu((ema.module if ema is not None else model).eval()).to(memory_format=torch.contiguous_format)
-        extra = fit_calibration(shipped, hold, FACTORS_EVAL, log_pi.numpy() if cfg.logit_adjust else None) if hold is not None else {}
+        extra = (fit_calibration(shipped, hold, calibration_factors(dataclasses.asdict(cfg)),
+                                 log_pi.numpy() if cfg.logit_adjust else None) if hold is not None else {})
         ckpt = make_checkpoint("fer", arch, {"fer": shipped}, dataclasses.asdict(cfg), extra=extra)
         ckpt["metrics"] = metrics = final_metrics(build_classifier(ckpt), val, "final evaluation")  # the decision rule as shipped
         save_checkpoint(ckpt, run.model)
@@ -252,7 +263,8 @@ def refit_calibration(model_path: str, data: str) -> dict:
     train, hold = split_holdout(train, cfg["holdout"], cfg["seed"])
     raw = {**ckpt, "calibration": None}
     log_pi = log_prior(train.labels, len(CLASSES)).numpy() if shift and cfg.get("logit_adjust") else None
-    ckpt.update(fit_calibration(build_classifier(raw), hold, FACTORS_EVAL, log_pi))
+    factors = calibration_factors(ckpt.get("config", {})) if ckpt["kind"] == "fer" else FACTORS_EVAL
+    ckpt.update(fit_calibration(build_classifier(raw), hold, factors, log_pi))
     ckpt["metrics"] = final_metrics(build_classifier(ckpt), val, "final evaluation")
     save_checkpoint(ckpt, model_path)
     return ckpt

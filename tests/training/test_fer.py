@@ -169,8 +169,10 @@ def test_routed_checkpoint_fits_its_threshold_and_exports(ferplus_tiny, tmp_path
     assert ck["kind"] == "routed" and set(ck["state"]) == {"sharp", "small"}
     gate = ck["config"]["gate"]
     assert gate["routed"] >= max(gate["all_sharp"], gate["all_small"])  # the fit can always pick a pure route
-    assert ck["calibration"]["temperature"] > 0 and "min_confidence" in ck["abstain"]
-    # each face gets the logits of the route its score picks, each route calibrated, then the routed temperature
+    temps = ck["calibration"]["route_temperature"]
+    assert set(temps) == {"sharp", "small"} and all(t > 0 for t in temps.values()) and "min_confidence" in ck["abstain"]
+    assert set(ck["calibration"]["holdout_ece_by_px"]) == {"48", "40", "32", "28", "24", "20", "16", "12", "8", "6"}
+    # each face gets the logits of the route its score picks, each route with its own rule and temperature
     x = torch.rand(4, 1, 48, 48) * 255
     with torch.no_grad():
         pick = model.score(x)[:, 0] > model.threshold
@@ -195,3 +197,40 @@ def test_routed_checkpoint_fits_its_threshold_and_exports(ferplus_tiny, tmp_path
     save_checkpoint(cks, tmp_path / "other.pt")
     with pytest.raises(EdgeferError, match="seed differ"):
         build_routed(sharp, str(tmp_path / "other.pt"), str(ferplus_tiny), str(tmp_path / "bad.pt"))
+
+
+def test_each_route_gets_its_own_temperature():
+    """A route that is over-confident on its own faces gets T > 1, a well-calibrated one keeps T ≈ 1, and the
+    worst size's calibration error falls (one pooled T would split the difference)."""
+    from edgefer.confidence import expected_calibration_error, softmax
+    from edgefer.training.route import PX_FIT, fit_route_calibration
+
+    rng = np.random.default_rng(0)
+    n, k = 400, 8
+    rows = n * len(PX_FIT)
+    labels = rng.integers(0, k, rows)
+    to_sharp = np.repeat(np.arange(len(PX_FIT)) < 8, n)  # 48-12 px sharp, 8 and 6 px small
+
+    def logits(scale: float) -> np.ndarray:  # the true class is the argmax 60 % of the time
+        z = rng.normal(0, 1, (rows, k))
+        right = rng.random(rows) < 0.6
+        z[np.arange(rows), np.where(right, labels, (labels + 1) % k)] += 2.0
+        return z * scale
+
+    sharp, small = logits(1.0), logits(4.0)  # the small route's logits 4x too large: over-confident
+    out = fit_route_calibration(sharp, small, to_sharp, labels, n)
+    t = out["calibration"]["route_temperature"]
+    assert t["small"] > 2.5 and 0.6 < t["sharp"] < 1.6
+    by_px = out["calibration"]["holdout_ece_by_px"]
+    assert by_px["6"]["after"] < by_px["6"]["before"] / 3
+    pooled = expected_calibration_error(softmax(np.where(to_sharp[:, None], sharp, small)[~to_sharp] / 2.0), labels[~to_sharp])
+    assert by_px["6"]["after"] < pooled
+    assert 0.0 <= out["abstain"]["min_confidence"] < 1.0
+
+
+def test_a_small_face_specialist_is_calibrated_at_its_own_sizes():
+    from edgefer.training.fer import calibration_factors
+
+    assert calibration_factors({"min_px": 6, "max_px": 32, "p_sharp": 0.35}) == [1, 2, 3, 4, 6, 8]
+    assert calibration_factors({"min_px": 6, "max_px": 16, "p_sharp": 0.1}) == [3, 4, 6, 8]  # 16, 12, 8, 6 px
+    assert calibration_factors({}) == [1, 2, 3, 4, 6, 8]  # B0 / B1 and checkpoints older than the option
