@@ -36,7 +36,7 @@ from edgefer.models.fer import FERNet
 from edgefer.models.generator import Generator
 from edgefer.progress import bar
 from edgefer.training import distributed
-from edgefer.training.common import final_metrics, holdout_keys, load_fixed_fer, load_splits
+from edgefer.training.common import final_metrics, holdout_keys, load_fixed_fer, load_splits, split_holdout
 from edgefer.training.run import RunDir, cosine_lr, set_lr
 
 log = logging.getLogger("edgefer.train")
@@ -148,6 +148,9 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
     g_net, d_net = ddp.wrap(g), ddp.wrap(d)  # no BatchNorm in G or D: plain DDP
 
     train, val = load_splits(cfg.data, cfg.limit, cfg.seed)
+    held = holdout_keys(fer_ckpt.get("config", {}))
+    if held.get("holdout") and held.get("limit") == cfg.limit:  # G never sees the faces its backbone held out,
+        train, _ = split_holdout(train, held["holdout"], held["seed"])  # where routes and thresholds are fitted
     # Every rank caches every training face (its rows change with each epoch's permutation); rank 0 alone
     # validates, so only it caches the val split.
     lr_feats = feature_cache(fer, train.images, cfg.factors, description="caching train features")
@@ -225,7 +228,8 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
         metrics = final_metrics(model, val, "final evaluation")
         ckpt = make_checkpoint("fsrfer", arch, {"fer": fer, "generator": model.generator}, dataclasses.asdict(cfg), metrics,
                                extra={"fer_source": {"path": str(cfg.fer), "sha256": sha256_file(cfg.fer),
-                                                     "holdout_config": holdout_keys(fer_ckpt.get("config", {}))}})
+                                                     "holdout_config": held},
+                                      "train_faces": len(train)})
         save_checkpoint(ckpt, run.model)
         run.log_metrics({"final": {k: metrics[k] for k in ("accuracy", "macro_f1")}})
 

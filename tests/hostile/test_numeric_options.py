@@ -22,6 +22,7 @@ OPTIONS = [
     ("train fer", "--kd-alpha", [*FLOAT_BAD, "-0.5", "1.5"]),
     ("train fer", "--p-sharp", [*FLOAT_BAD, "-1", "2"]),
     ("train fer", "--logit-adjust", [*FLOAT_BAD, "-1"]),
+    ("train fer", "--px-range", ["16-6", "0-12", "6-64", "6", "a-b", "6-nan", ""]),
     ("train sr", "--epochs", INT_BAD),
     ("train sr", "--batch-size", INT_BAD),
     ("train sr", "--lr", [*FLOAT_BAD, "0"]),

@@ -73,3 +73,17 @@ def test_fsr_resume_at_the_pretraining_boundary_matches_a_straight_run(ferplus_t
         ck = load_checkpoint(tmp_path / run / "last.pt")
         assert ck["phase"] == "adversarial"
         assert tuple(ck["optim"]["generator"]["param_groups"][0]["betas"]) == (0.0, 0.9)
+
+
+def test_g_never_trains_on_its_backbones_holdout(ferplus_tiny, tmp_path):
+    """The holdout is where a route's threshold and temperature are fitted: G must not have seen it."""
+    from edgefer.training.common import load_splits
+
+    fer_path = train_fer(FERConfig(data=str(ferplus_tiny), epochs=1, batch_size=16, widths=[8, 16, 16, 32], emb_dim=16,
+                                   val_factors=[1], holdout=16), str(tmp_path / "fer"))
+    cfg = FSRConfig(data=str(ferplus_tiny), fer=fer_path, pretrain_epochs=1, epochs=0, batch_size=16, g_width=8,
+                    g_rrdb=1, g_growth=4, g_convs=2, d_width=8)
+    ckpt = load_checkpoint(train_fsr(cfg, str(tmp_path / "fsr")))
+    train, _ = load_splits(str(ferplus_tiny), None, 0)
+    assert ckpt["train_faces"] == len(train) - 16
+    assert ckpt["fer_source"]["holdout_config"]["holdout"] == 16
