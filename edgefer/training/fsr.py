@@ -149,8 +149,11 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
 
     train, val = load_splits(cfg.data, cfg.limit, cfg.seed)
     held = holdout_keys(fer_ckpt.get("config", {}))
-    if held.get("holdout") and held.get("limit") == cfg.limit:  # G never sees the faces its backbone held out,
-        train, _ = split_holdout(train, held["holdout"], held["seed"])  # where routes and thresholds are fitted
+    if held.get("holdout"):  # G never sees the faces its backbone held out: routes and thresholds are fitted there
+        if held.get("limit") == cfg.limit and (not cfg.limit or held.get("seed") == cfg.seed):
+            train, _ = split_holdout(train, held["holdout"], held["seed"])
+        else:
+            log.warning("--limit/--seed differ from the backbone's: its holdout cannot be rebuilt, and G trains on it")
     # Every rank caches every training face (its rows change with each epoch's permutation); rank 0 alone
     # validates, so only it caches the val split.
     lr_feats = feature_cache(fer, train.images, cfg.factors, description="caching train features")
