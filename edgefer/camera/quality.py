@@ -16,7 +16,7 @@ One idea decides both size and blur: does the face carry at least ``--min-face``
   blurred face can pass (the model then reads it like any other low-quality face).
 - contrast: a crop with almost no grey-level spread (dark, blown out) -> "flat".
 
-FSR-FER is trained for faces down to 8 px, so what it can read it is asked to, and nothing else.
+The default model is trained for faces down to 6-8 px, so what it can read it is asked to, and nothing else.
 """
 
 from __future__ import annotations

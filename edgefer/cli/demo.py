@@ -13,7 +13,7 @@ from edgefer.cli.common import FactorsOpt, factor_list, in_file, out_dir, positi
 
 
 def demo_command(
-    model: Annotated[Path | None, typer.Option("--model", help="Model file; default: the bundled FSR-FER model.")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model file; default: the bundled default model (edgefer/weights/fsrfer.pt).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for contact_sheet.png and summary.json.")] = Path("runs/demo"),
     factors: FactorsOpt = "1,2,3,4,6,8",
     faces: Annotated[int, typer.Option("--faces", help="How many LFW faces to classify (at most 100).")] = 100,

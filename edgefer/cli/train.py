@@ -293,8 +293,9 @@ def ensemble(
 def route(
     sharp: Annotated[Path, typer.Option("--sharp", help="The model for faces with detail (e.g. an edge-recipe FER checkpoint; a routed "
                                                       "checkpoint gives its own sharp route).")],
-    small: Annotated[Path, typer.Option("--small", help="The model for small and blurred faces (e.g. FSR-FER; a routed checkpoint, "
-                                                      "such as the shipped default, gives its own small-face route).")],
+    small: Annotated[Path, typer.Option("--small", help="The model for small and blurred faces (e.g. a small-face "
+                                                      "specialist or FSR-FER; a routed checkpoint, such as the "
+                                                      "shipped default, gives its own small-face route).")],
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="The routed checkpoint to write.")] = Path("runs/routed.pt"),
 ) -> None:

@@ -3,7 +3,7 @@
 Files (input "faces": (N, 1, 48, 48) float32 grey 0-255, normalisation inside the graph;
 output "logits": (N, 8), softmax left to the runtime):
 - ``<kind>.onnx``: the whole classifier in one graph (``fsrfer.onnx`` for FSR-FER, and for the routed
-  default, which carries FSR-FER as its small-face route: the name the guides and the camera loop use);
+  default whatever its routes are: the name the guides and the camera loop use);
 - ``backbone.onnx`` faces -> "features" (N, 128, 6, 6), ``g.onnx`` features -> "features_sr",
   ``head.onnx`` features -> logits, so that G can be swapped or served apart.
 Everything is written to a temporary folder inside ``out`` and moved in only after every check passed.
