@@ -158,7 +158,8 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
             for i, member_arch in enumerate(arch["members"]):
                 members.append(FERNet(**member_arch))
                 members[-1].load_state_dict(state[f"member{i}"])
-            model = Ensemble(members, flip=bool(arch.get("flip", False)))
+            flip = arch.get("flip", False)
+            model = Ensemble(members, flip=[bool(f) for f in flip] if isinstance(flip, list) else bool(flip))
         else:
             fer = FERNet(**arch["fer"])
             fer.load_state_dict(state["fer"])

@@ -281,11 +281,26 @@ def ensemble(
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="The ensemble checkpoint to write.")] = Path("runs/ensemble.pt"),
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Each member also reads the mirrored face.")] = True,
+    flip_members: Annotated[str | None, typer.Option(
+        "--flip-members", help="Only these members (1-based positions in --member order, comma-separated, for "
+        "example 1) also read the mirrored face; overrides --flip.")] = None,
 ) -> None:
     """Average several FER checkpoints (and their mirrored views) into one calibrated model; no training."""
     from edgefer.training.ensemble import build_ensemble
 
-    typer.echo(f"model: {build_ensemble([str(m) for m in member], str(data), str(out), flip)}")
+    flips = flip if flip_members is None else flip_members_option(flip_members, len(member))
+    typer.echo(f"model: {build_ensemble([str(m) for m in member], str(data), str(out), flips)}")
+
+
+def flip_members_option(text: str, n: int) -> list[bool]:
+    """'1,3' with 3 members -> [True, False, True]."""
+    try:
+        picked = {int(v) for v in text.split(",")}
+    except ValueError:
+        raise EdgeferError(f"--flip-members {text!r}: member positions, comma-separated, for example 1") from None
+    if not picked or not all(1 <= i <= n for i in picked):
+        raise EdgeferError(f"--flip-members {text!r}: positions from 1 to {n} (the number of --member checkpoints)")
+    return [i + 1 in picked for i in range(n)]
 
 
 @app.command("route")

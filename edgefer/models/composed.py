@@ -38,16 +38,24 @@ class FSRFER(nn.Module):
 
 
 class Ensemble(nn.Module):
-    """(N, 1, 48, 48) -> (N, K): the mean of the members' logits; with ``flip`` each member also reads the
-    mirrored face (expressions are near-symmetric, and the two views' errors differ). Members are
-    calibrated as one: ``checkpoint.fold_*`` applies the shift and temperature to every member."""
+    """(N, 1, 48, 48) -> (N, K): the mean of the members' logits; with ``flip`` a member also reads the
+    mirrored face (expressions are near-symmetric, and the two views' errors differ), and its logits are
+    the mean of its two views. ``flip`` is one bool for every member or one per member (a third pass may
+    fit a MAC budget where a fourth does not). Members are calibrated as one: ``checkpoint.fold_*``
+    applies the shift and temperature to every member."""
 
-    def __init__(self, members: list[FERNet], flip: bool = True) -> None:
+    def __init__(self, members: list[FERNet], flip: bool | list[bool] = True) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
-        self.flip = flip
+        flips = [bool(flip)] * len(members) if isinstance(flip, bool) else [bool(f) for f in flip]
+        if len(flips) != len(members):
+            raise ValueError(f"flip: {len(flips)} values for {len(members)} members")
+        self.flips = flips
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        views = [x, torch.flip(x, dims=[3])] if self.flip else [x]
-        logits = [m(v) for m in self.members for v in views]
+        if len(set(self.flips)) == 1:  # every member reads the same views: one mean over all of them
+            views = [x, torch.flip(x, dims=[3])] if self.flips[0] else [x]
+            return torch.stack([m(v) for m in self.members for v in views], 0).mean(0)
+        mirrored = torch.flip(x, dims=[3])
+        logits = [0.5 * (m(x) + m(mirrored)) if f else m(x) for m, f in zip(self.members, self.flips)]
         return torch.stack(logits, 0).mean(0)

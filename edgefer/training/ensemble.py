@@ -1,9 +1,10 @@
 """``edgefer train ensemble``: several edge-recipe FER checkpoints -> one calibrated ensemble checkpoint.
 
-Nothing is trained: the members' logits are averaged (each also on the mirrored face with ``flip``), and
-the decision rule (prior shift, temperature, abstention threshold) is fitted on the members' shared
-holdout, exactly as for a single model (``edgefer.training.common.fit_calibration``). The members must
-have held out the same faces (same data, seed and holdout size), or the holdout would not be held out.
+Nothing is trained: the members' logits are averaged (each also on the mirrored face with ``flip``, or only
+the members it names), and the decision rule (prior shift, temperature, abstention threshold) is fitted on
+the members' shared holdout, exactly as for a single model (``edgefer.training.common.fit_calibration``).
+The members must have held out the same faces (same data, seed and holdout size), or the holdout would
+not be held out.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ log = logging.getLogger("edgefer.train")
 SHARED_KEYS = ("holdout", "seed", "limit", "logit_adjust")
 
 
-def build_ensemble(members: list[str], data: str, out: str, flip: bool = True) -> str:
+def build_ensemble(members: list[str], data: str, out: str, flip: bool | list[bool] = True) -> str:
+    """``flip``: every member also reads the mirrored face, or (a list) which of them do."""
     if not members:
         raise CheckpointError("an ensemble needs at least one --member")
+    if isinstance(flip, list) and len(flip) != len(members):
+        raise CheckpointError(f"--flip-members: {len(flip)} flags for {len(members)} --member checkpoints")
     ckpts = [load_checkpoint(m) for m in members]
     for path, ck in zip(members, ckpts):
         if ck["kind"] != "fer" or not ck.get("config", {}).get("holdout"):

@@ -132,6 +132,18 @@ def test_ensemble_of_edge_checkpoints_is_calibrated_and_exports(ferplus_tiny, tm
     assert manifest["main"] == "ensemble.onnx" and set(manifest["files"]) == {"ensemble.onnx"}
     assert manifest["check"]["max_abs_diff_probs"] < 1e-4  # ONNX Runtime = PyTorch, flips included
 
+    # only the first member mirrored (three passes): each member's own mean first, then the members' mean
+    one = build_ensemble([a, b], str(ferplus_tiny), str(tmp_path / "one.pt"), flip=[True, False])
+    model1, ck1 = load_classifier(one)
+    assert ck1["arch"]["flip"] == [True, False]
+    m0, m1 = model1.members
+    with torch.no_grad():
+        ref = (0.5 * (m0(x) + m0(torch.flip(x, dims=[3]))) + m1(x)) / 2
+        torch.testing.assert_close(model1(x), ref)
+    assert export_model(one, tmp_path / "export1")["check"]["max_abs_diff_probs"] < 1e-4
+    with pytest.raises(EdgeferError, match="3 flags for 2"):
+        build_ensemble([a, b], str(ferplus_tiny), str(tmp_path / "bad.pt"), flip=[True, False, True])
+
     ckb = load_checkpoint(b)
     ckb["config"]["holdout"] = 8
     from edgefer.checkpoint import save_checkpoint
