@@ -158,8 +158,7 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
             for i, member_arch in enumerate(arch["members"]):
                 members.append(FERNet(**member_arch))
                 members[-1].load_state_dict(state[f"member{i}"])
-            flip = arch.get("flip", False)
-            model = Ensemble(members, flip=[bool(f) for f in flip] if isinstance(flip, list) else bool(flip))
+            model = Ensemble(members, flip=arch.get("flip", False))
         else:
             fer = FERNet(**arch["fer"])
             fer.load_state_dict(state["fer"])
@@ -182,7 +181,7 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
                 fold_prior_shift(classifier, float(calibration["prior_shift"]), calibration["log_prior"])
             if calibration.get("temperature"):
                 fold_temperature(classifier, float(calibration["temperature"]))
-    except (KeyError, RuntimeError, TypeError) as e:
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
         msg = str(e).strip().splitlines()[0][:160]
         raise CheckpointError(f"checkpoint's weights do not fit its architecture ({msg})") from None
     return model.eval()

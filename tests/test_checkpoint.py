@@ -49,6 +49,16 @@ def test_weights_that_do_not_fit(tmp_path):
         load_classifier(tmp_path / "m.pt")
 
 
+def test_ensemble_whose_mirror_flags_do_not_fit(tmp_path):
+    """A per-member flip list of the wrong length is a bad checkpoint, not a traceback."""
+    fer = FERNet(**ARCH)
+    ckpt = make_checkpoint("ensemble", {"members": [ARCH], "flip": [True, False]}, {}, {})
+    ckpt["state"] = {"member0": fer.state_dict()}
+    save_checkpoint(ckpt, tmp_path / "ens.pt")
+    with pytest.raises(CheckpointError, match="do not fit.*2 values for 1 members"):
+        load_classifier(tmp_path / "ens.pt")
+
+
 def test_save_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "m.pt"
 

@@ -47,7 +47,7 @@ class Ensemble(nn.Module):
     def __init__(self, members: list[FERNet], flip: bool | list[bool] = True) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
-        flips = [bool(flip)] * len(members) if isinstance(flip, bool) else [bool(f) for f in flip]
+        flips = [bool(f) for f in flip] if isinstance(flip, (list, tuple)) else [bool(flip)] * len(members)
         if len(flips) != len(members):
             raise ValueError(f"flip: {len(flips)} values for {len(members)} members")
         self.flips = flips
