@@ -8,8 +8,10 @@ loads with ``torch.load(..., weights_only=True)``:
     config, command, git_commit, edgefer_version, metrics
     and optionally calibration {temperature, ...} (folded into the classifier when built) and
     abstain {min_confidence} (the camera loop's confidence gate).
-    A ``routed`` checkpoint nests two: arch {threshold, routes {sharp, small: {kind, arch, calibration}}} and
-    state {sharp, small: {part: state_dict}}.
+    A ``routed`` checkpoint nests two or three: arch {threshold, routes {sharp, small: {kind, arch,
+    calibration}}} and state {sharp, small: {part: state_dict}}; with a third route for the tiniest faces,
+    arch also has tiny_threshold (and tiny_blend: true where the tiny route is blended with the small one)
+    and routes and state a ``tiny`` entry.
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ from edgefer.preprocess import INPUT_CHANNELS, INPUT_RANGE, INPUT_SIZE
 FORMAT = "edgefer-checkpoint"
 VERSION = 1
 KINDS = ("fer", "sr_fer", "fsrfer", "ensemble", "routed")
-ROUTES = ("sharp", "small")  # a routed checkpoint's two classifiers (edgefer.models.gate.RouteBySize)
+ROUTES = ("sharp", "small", "tiny")  # a routed checkpoint's classifiers (edgefer.models.gate.RouteBySize)
+
+
+def route_names(ckpt: dict[str, Any]) -> tuple[str, ...]:
+    """The routes a routed checkpoint has, in ``ROUTES`` order: sharp and small, and tiny if it has one."""
+    return tuple(r for r in ROUTES if r in ckpt["arch"]["routes"])
 
 
 def git_commit() -> str | None:
@@ -106,11 +113,16 @@ def fold_prior_shift(classifier: nn.Linear, shift: float, log_prior: list[float]
         classifier.bias.add_(shift * torch.tensor(log_prior, dtype=classifier.bias.dtype))
 
 
+def checked_temperature(temperature: float) -> float:
+    if not (temperature > 0 and temperature < float("inf")):
+        raise CheckpointError(f"calibration temperature must be a positive number, got {temperature}")
+    return float(temperature)
+
+
 def fold_temperature(classifier: nn.Linear, temperature: float) -> None:
     """Make a final linear layer output logits / T (temperature scaling, ``edgefer.confidence``) by
     scaling its weights, so that every export, engine and runner carries the calibration for free."""
-    if not (temperature > 0 and temperature < float("inf")):
-        raise CheckpointError(f"calibration temperature must be a positive number, got {temperature}")
+    temperature = checked_temperature(temperature)
     with torch.no_grad():
         classifier.weight.div_(temperature)
         if classifier.bias is not None:
@@ -128,7 +140,7 @@ def final_linears(model: nn.Module) -> list[nn.Linear]:
     if isinstance(model, Ensemble):
         return [m.head.classifier for m in model.members]
     if isinstance(model, RouteBySize):
-        return final_linears(model.sharp) + final_linears(model.small)
+        return [c for route in (model.sharp, model.small, model.tiny) if route is not None for c in final_linears(route)]
     return [model.fer.head.classifier]  # SRThenFER, FSRFER
 
 
@@ -152,7 +164,11 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
     arch, state = ckpt["arch"], ckpt["state"]
     try:
         if ckpt["kind"] == "routed":
-            model: nn.Module = RouteBySize(*(_route(ckpt, r) for r in ROUTES), float(arch["threshold"]))
+            tiny = "tiny" in arch["routes"]
+            model: nn.Module = RouteBySize(_route(ckpt, "sharp"), _route(ckpt, "small"), float(arch["threshold"]),
+                                           _route(ckpt, "tiny") if tiny else None,
+                                           float(arch["tiny_threshold"]) if tiny else None,
+                                           bool(arch.get("tiny_blend", False)))
         elif ckpt["kind"] == "ensemble":
             members = []
             for i, member_arch in enumerate(arch["members"]):
@@ -173,7 +189,12 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
                 g.load_state_dict(state["generator"])
                 model = FSRFER(fer, g)
         calibration = ckpt.get("calibration") or {}
-        for name, t in (calibration.get("route_temperature") or {}).items():  # routed: one T per route
+        temps = calibration.get("route_temperature") or {}
+        for name, t in temps.items():  # routed: one T per route
+            if name == "tiny" and model.tiny_blend:  # (small + tiny) / 2 / T: the small route's T undone
+                t, t_small = checked_temperature(float(t)), checked_temperature(float(temps.get("small", 1.0)))
+                model.tiny_weights.copy_(torch.tensor([0.5 * t_small / t, 0.5 / t]))
+                continue
             for classifier in final_linears(getattr(model, name)):
                 fold_temperature(classifier, float(t))
         for classifier in final_linears(model):

@@ -59,6 +59,25 @@ def test_ensemble_whose_mirror_flags_do_not_fit(tmp_path):
         load_classifier(tmp_path / "ens.pt")
 
 
+def routed_ckpt(**extra_arch):
+    route = {"kind": "fer", "arch": {"fer": ARCH}, "calibration": None}
+    names = ("sharp", "small", "tiny") if "tiny_threshold" in extra_arch or extra_arch.pop("tiny", False) else ("sharp", "small")
+    ckpt = make_checkpoint("routed", {"threshold": -1.0, "routes": {n: route for n in names}, **extra_arch}, {}, {})
+    ckpt["state"] = {n: {"fer": FERNet(**ARCH).state_dict()} for n in names}
+    return ckpt
+
+
+@pytest.mark.parametrize("extra, match", [({"tiny_threshold": 0.5}, "above threshold"),
+                                          ({"tiny": True}, "tiny_threshold")])
+def test_routed_tiny_route_that_does_not_fit(tmp_path, extra, match):
+    """A third route with its threshold above the first, or with none, is a bad checkpoint, not a traceback."""
+    save_checkpoint(routed_ckpt(**extra), tmp_path / "r.pt")
+    with pytest.raises(CheckpointError, match=f"r.pt: .*do not fit.*{match}"):
+        load_classifier(tmp_path / "r.pt")
+    ok = load_classifier(save_checkpoint(routed_ckpt(tiny_threshold=-2.0), tmp_path / "ok.pt"))[0]
+    assert ok.tiny is not None and float(ok.tiny_threshold) == -2.0
+
+
 def test_save_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "m.pt"
 

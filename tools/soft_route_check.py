@@ -44,6 +44,8 @@ def main() -> None:
     model, ck = load_classifier(args.model)
     if ck["kind"] != "routed":
         raise SystemExit(f"error: {args.model}: not a routed checkpoint (kind {ck['kind']!r})")
+    if model.tiny is not None:
+        raise SystemExit(f"error: {args.model}: has a tiny route; this check compares two routes only")
     cfg = holdout_keys(ck.get("config", {}))
     train, _ = load_splits(args.data, cfg.get("limit"), cfg["seed"])
     _, hold = split_holdout(train, cfg["holdout"], cfg["seed"])

@@ -313,8 +313,13 @@ def route(
                                                       "shipped default, gives its own small-face route).")],
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="The routed checkpoint to write.")] = Path("runs/routed.pt"),
+    tiny: Annotated[Path | None, typer.Option("--tiny", help="A third model, for the tiniest faces (e.g. a 5-10 px "
+                                                 "specialist); its threshold is fitted below the first. A routed "
+                                                 "checkpoint with a tiny route gives its own.")] = None,
+    tiny_blend: Annotated[bool, typer.Option("--tiny-blend", help="On the tiniest faces, blend the --tiny model with "
+                                             "the small-face route (the mean of their logits) instead of replacing it.")] = False,
 ) -> None:
-    """Route each face by its detail to one of two models, in one graph; the threshold is fitted on their holdout."""
+    """Route each face by its detail to one of two (or three) models, in one graph; the thresholds are fitted on their holdout."""
     from edgefer.training.route import build_routed
 
-    typer.echo(f"model: {build_routed(str(sharp), str(small), str(data), str(out))}")
+    typer.echo(f"model: {build_routed(str(sharp), str(small), str(data), str(out), str(tiny) if tiny else None, tiny_blend)}")

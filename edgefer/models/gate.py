@@ -46,13 +46,36 @@ class DetailScore(nn.Module):
 
 class RouteBySize(nn.Module):
     """(N, 1, 48, 48) grey 0-255 -> (N, K) logits: ``sharp``'s where the face's detail score is above
-    ``threshold``, ``small``'s elsewhere. Both routes run on every face (one static graph for every
-    backend), so the cost is the sum of the two."""
+    ``threshold``, ``small``'s elsewhere; with a ``tiny`` route, ``tiny``'s where the score is at or below
+    ``tiny_threshold`` (≤ ``threshold``). With ``tiny_blend`` the tiny route's logits are
+    ``tiny_weights[0]`` · small + ``tiny_weights[1]`` · tiny: the two models as one ensemble on the tiniest
+    faces, at no extra cost (the small route runs anyway). The weights carry the blend's temperature and
+    undo the small route's own, which is folded into its weights for the faces it serves alone
+    (``checkpoint.build_classifier``). Every route runs on every face (one static graph for every backend),
+    so the cost is the sum of the routes."""
 
-    def __init__(self, sharp: nn.Module, small: nn.Module, threshold: float) -> None:
+    def __init__(self, sharp: nn.Module, small: nn.Module, threshold: float, tiny: nn.Module | None = None,
+                 tiny_threshold: float | None = None, tiny_blend: bool = False) -> None:
         super().__init__()
-        self.sharp, self.small, self.score = sharp, small, DetailScore()
+        if (tiny is None) != (tiny_threshold is None):
+            raise ValueError("a tiny route needs its tiny_threshold, and a tiny_threshold its route")
+        if tiny_threshold is not None and not tiny_threshold <= threshold:
+            raise ValueError(f"tiny_threshold {tiny_threshold} is above threshold {threshold}")
+        if tiny_blend and tiny is None:
+            raise ValueError("tiny_blend needs a tiny route")
+        self.sharp, self.small, self.tiny, self.score = sharp, small, tiny, DetailScore()
+        self.tiny_blend = bool(tiny_blend)
         self.register_buffer("threshold", torch.tensor(float(threshold)), persistent=False)
+        if tiny_threshold is not None:
+            self.register_buffer("tiny_threshold", torch.tensor(float(tiny_threshold)), persistent=False)
+            self.register_buffer("tiny_weights", torch.tensor([0.5, 0.5]), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.where(self.score(x) > self.threshold, self.sharp(x), self.small(x))
+        score, small = self.score(x), self.small(x)  # small computed once: the blend reuses it
+        out = torch.where(score > self.threshold, self.sharp(x), small)
+        if self.tiny is not None:
+            tiny = self.tiny(x)
+            if self.tiny_blend:
+                tiny = self.tiny_weights[0] * small + self.tiny_weights[1] * tiny
+            out = torch.where(score > self.tiny_threshold, out, tiny)
+        return out

@@ -126,3 +126,20 @@ def test_demo_options_fail_before_any_work(args, name, tmp_path):
     lines = error_lines(r.output)
     assert r.exit_code == 2 and len(lines) == 1 and name in lines[0], r.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("extra, says", [(["--tiny-blend"], "--tiny-blend needs --tiny"),
+                                         (["--tiny", "missing.pt"], "missing.pt: no such checkpoint file")])
+def test_route_tiny_options_fail_in_one_line(extra, says, ferplus_tiny, tmp_path):
+    """A blend with no tiny model, or a tiny model that is not there: one error line, nothing written."""
+    out = tmp_path / "routed.pt"
+    from edgefer.paths import DEFAULT_MODEL
+
+    model = str(DEFAULT_MODEL)
+    args = [a if a != "missing.pt" else str(tmp_path / a) for a in extra]
+    r = runner.invoke(app, ["train", "route", "--sharp", model, "--small", model, "--data", str(ferplus_tiny),
+                            "--out", str(out), *args])
+    assert r.exit_code == 2, r.output
+    lines = error_lines(r.output)
+    assert len(lines) == 1 and says in lines[0], r.output
+    assert not out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -46,6 +47,31 @@ def test_route_takes_sharp_above_the_threshold_and_small_below():
     assert s[:8].min() > s[8:].max()
     out = RouteBySize(Constant(1), Constant(5), threshold)(x).argmax(1)
     assert out.tolist() == [1] * 8 + [5] * 8
+
+
+def test_tiny_route_takes_the_faces_at_or_below_its_threshold():
+    faces, _ = synthetic_faces(8)
+    x = torch.from_numpy(np.concatenate([degrade(faces, f) for f in (1, 3, 8)]).astype(np.float32)[:, None])
+    s = DetailScore()(x)[:, 0]
+    assert s[:8].min() > s[8:16].max() and s[8:16].min() > s[16:].max()  # sharp, 16 px and 6 px scores apart
+    upper, lower = float((s[:8].min() + s[8:16].max()) / 2), float((s[8:16].min() + s[16:].max()) / 2)
+    out = RouteBySize(Constant(1), Constant(5), upper, Constant(7), lower)(x).argmax(1)
+    assert out.tolist() == [1] * 8 + [5] * 8 + [7] * 8
+    assert RouteBySize(Constant(1), Constant(5), upper)(x).argmax(1).tolist() == [1] * 8 + [5] * 16  # two routes
+    blend = RouteBySize(Constant(1), Constant(5), upper, Constant(7), lower, tiny_blend=True)
+    blend.tiny_weights.copy_(torch.tensor([1.0, 1.0]))
+    out = blend(x)  # the tiniest faces: one-hot 5 + one-hot 7
+    assert out[16:, 5].tolist() == [1.0] * 8 and out[16:, 7].tolist() == [1.0] * 8 and out[16:].sum().item() == 16
+    assert out[:16].argmax(1).tolist() == [1] * 8 + [5] * 8
+
+
+@pytest.mark.parametrize("tiny, tiny_threshold, match", [(Constant(7), None, "needs its tiny_threshold"),
+                                                         (None, -1.0, "needs its tiny_threshold"),
+                                                         (Constant(7), 0.5, "above threshold"),
+                                                         (None, None, "tiny_blend needs a tiny route")])
+def test_tiny_route_needs_a_threshold_below_the_first(tiny, tiny_threshold, match):
+    with pytest.raises(ValueError, match=match):
+        RouteBySize(Constant(1), Constant(5), 0.0, tiny, tiny_threshold, tiny_blend=match.startswith("tiny_blend"))
 
 
 def test_score_survives_float16():

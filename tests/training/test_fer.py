@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from edgefer.checkpoint import load_checkpoint
+from edgefer.degrade import degrade
 from edgefer.errors import EdgeferError
 from edgefer.training import fer as fer_mod
 from edgefer.training.fer import FERConfig, train_fer
@@ -211,6 +212,85 @@ def test_routed_checkpoint_fits_its_threshold_and_exports(ferplus_tiny, tmp_path
         build_routed(sharp, str(tmp_path / "other.pt"), str(ferplus_tiny), str(tmp_path / "bad.pt"))
 
 
+def test_the_threshold_fit_finds_where_each_model_is_right():
+    """Known numbers: faces scoring above 0.5 are right with ``above``, the others with ``below``; the fit
+    puts the threshold between them, stays under its ceiling, and keeps -inf when ``below`` never helps."""
+    from edgefer.training.route import fit_threshold
+
+    rng = np.random.default_rng(0)
+    n_sizes, n = 4, 200
+    scores = np.concatenate([rng.uniform(-3, 3, n) for _ in range(n_sizes)])
+    labels = rng.integers(0, 8, n * n_sizes)
+    wrong = (labels + 1) % 8
+    above, below = np.where(scores > 0.5, labels, wrong), np.where(scores > 0.5, wrong, labels)
+    t, fit = fit_threshold(scores, above, below, labels, n_sizes)
+    assert abs(t - 0.5) < 0.1 and fit["routed"] > 0.98  # the candidates are the scores' 0.5 % quantiles
+    assert fit["all_above"] < 0.7 and fit["all_below"] < 0.7
+    t, _ = fit_threshold(scores, above, below, labels, n_sizes, ceiling=-1.0)  # the best it may take
+    assert t == -1.0
+    t, fit = fit_threshold(scores, labels, wrong, labels, n_sizes)
+    assert t == -np.inf and fit["routed"] == fit["all_above"] == 1.0
+
+
+def test_a_tiny_route_takes_the_tiniest_faces(ferplus_tiny, tmp_path, monkeypatch):
+    """The three-route build, end to end. Models trained for one epoch on 64 faces are too weak for the
+    thresholds' fit to be stable, so that fit (checked above on known numbers) is replaced by a fixed rule:
+    the median score under the ceiling (the first threshold for the second)."""
+    from edgefer.checkpoint import load_classifier
+    from edgefer.deploy.onnx_export import export_model
+    from edgefer.training import route as route_mod
+    from edgefer.training.route import build_routed
+
+    def median_below(scores, above, below, labels, n_sizes, ceiling=np.inf):
+        return float(np.median(scores[scores <= ceiling])), {"routed": 1.0, "all_above": 0.5, "all_below": 0.5}
+
+    monkeypatch.setattr(route_mod, "fit_threshold", median_below)
+
+    cfg = lambda p_sharp, lr, px: tiny_cfg(ferplus_tiny, epochs=1, multires=True, input_norm="face", soft_targets=True,
+                                           logit_adjust=1.0, p_sharp=p_sharp, holdout=16, lr=lr, min_px=px[0], max_px=px[1])
+    sharp = train_fer(cfg(1.0, 3e-3, (6, 32)), str(tmp_path / "sharp"))
+    small = train_fer(cfg(0.0, 6e-3, (10, 16)), str(tmp_path / "small"))
+    tiny = train_fer(cfg(0.0, 9e-3, (5, 8)), str(tmp_path / "tiny"))
+    out = build_routed(sharp, small, str(ferplus_tiny), str(tmp_path / "routed3.pt"), tiny)
+    model, ck = load_classifier(out)
+    assert set(ck["state"]) == {"sharp", "small", "tiny"} and ck["arch"]["tiny_threshold"] <= ck["arch"]["threshold"]
+    gate = ck["config"]["gate"]
+    assert gate["tiny"]["routed"] >= max(gate["tiny"]["without_tiny"], gate["tiny"]["all_small_to_tiny"])
+    assert set(ck["calibration"]["route_temperature"]) == {"sharp", "small", "tiny"}
+    x = torch.from_numpy(np.stack([degrade(np.full((48, 48), 128.0) + 60 * np.sin(np.arange(48) * k)[None], f)
+                                   for k in (0.3, 1.1, 2.0) for f in (1, 3, 8)]).astype(np.float32)[:, None])
+    with torch.no_grad():
+        s = model.score(x)[:, 0]
+        ref = torch.where((s > model.threshold)[:, None], model.sharp(x), model.small(x))
+        ref = torch.where((s > model.tiny_threshold)[:, None], ref, model.tiny(x))
+        torch.testing.assert_close(model(x), ref)
+    manifest = export_model(out, tmp_path / "export")
+    assert manifest["check"]["max_abs_diff_probs"] < 1e-4  # ONNX Runtime takes the three routes as PyTorch does
+    # blended: the tiniest faces get the mean of the small and tiny models' logits (each with its own decision
+    # rule, the small route's temperature not applied) over the tiny route's T, as the fit saw them
+    blended, ckb = load_classifier(build_routed(sharp, small, str(ferplus_tiny), str(tmp_path / "blend.pt"), tiny, True))
+    assert ckb["arch"]["tiny_blend"] is True
+    t = ckb["calibration"]["route_temperature"]
+    small_alone, _ = load_classifier(small)
+    with torch.no_grad():
+        ref = torch.where((s > blended.threshold)[:, None], blended.sharp(x), small_alone(x) / t["small"])
+        ref = torch.where((s > blended.tiny_threshold)[:, None], ref, 0.5 * (small_alone(x) + blended.tiny(x)) / t["tiny"])
+        torch.testing.assert_close(blended(x), ref)
+    assert export_model(str(tmp_path / "blend.pt"), tmp_path / "export_blend")["check"]["max_abs_diff_probs"] < 1e-4
+    # the tiny route can be taken from the routed file; a file with no tiny route says so
+    again = load_checkpoint(build_routed(sharp, small, str(ferplus_tiny), str(tmp_path / "again.pt"), out))
+    assert again["config"]["routes"]["tiny"]["route"] == "tiny"
+    two = build_routed(sharp, small, str(ferplus_tiny), str(tmp_path / "two.pt"))
+    with pytest.raises(EdgeferError, match="no 'tiny' route"):
+        build_routed(sharp, small, str(ferplus_tiny), str(tmp_path / "bad.pt"), two)
+    # a tiny route that no face size gains from is refused, not shipped as dead weight
+    monkeypatch.setattr(route_mod, "fit_threshold", lambda *a, ceiling=np.inf: median_below(*a) if not np.isfinite(ceiling)
+                        else (-np.inf, {"routed": 0.5, "all_above": 0.5, "all_below": 0.4}))
+    with pytest.raises(EdgeferError, match="better for no face size"):
+        build_routed(sharp, small, str(ferplus_tiny), str(tmp_path / "useless.pt"), tiny)
+    assert not (tmp_path / "useless.pt").exists()
+
+
 def test_each_route_gets_its_own_temperature():
     """A route that is over-confident on its own faces gets T > 1, a well-calibrated one keeps T ≈ 1, and the
     worst size's calibration error falls (one pooled T would split the difference)."""
@@ -230,7 +310,7 @@ def test_each_route_gets_its_own_temperature():
         return z * scale
 
     sharp, small = logits(1.0), logits(4.0)  # the small route's logits 4x too large: over-confident
-    out = fit_route_calibration(sharp, small, to_sharp, labels, n)
+    out = fit_route_calibration({"sharp": sharp, "small": small}, np.where(to_sharp, "sharp", "small"), labels, n)
     t = out["calibration"]["route_temperature"]
     assert t["small"] > 2.5 and 0.6 < t["sharp"] < 1.6
     by_px = out["calibration"]["holdout_ece_by_px"]
@@ -238,6 +318,12 @@ def test_each_route_gets_its_own_temperature():
     pooled = expected_calibration_error(softmax(np.where(to_sharp[:, None], sharp, small)[~to_sharp] / 2.0), labels[~to_sharp])
     assert by_px["6"]["after"] < pooled
     assert 0.0 <= out["abstain"]["min_confidence"] < 1.0
+    # a third route, under-confident on its own faces (the 6 px ones), gets its own T < 1
+    route = np.where(to_sharp, "sharp", np.where(np.repeat(np.arange(len(PX_FIT)) < 9, n), "small", "tiny"))
+    out = fit_route_calibration({"sharp": sharp, "small": small, "tiny": logits(0.3)}, route, labels, n)
+    t = out["calibration"]["route_temperature"]
+    assert t["tiny"] < 0.6 and t["small"] > 2.5 and 0.6 < t["sharp"] < 1.6
+    assert out["calibration"]["holdout_ece_by_px"]["6"]["after"] < out["calibration"]["holdout_ece_by_px"]["6"]["before"]
 
 
 def test_a_small_face_specialist_is_calibrated_at_its_own_sizes():
