@@ -1,6 +1,7 @@
 """``edgefer info``: what a model file is.
 
-.pt      kind, classes, input, parameters, MFLOPs per face, training command, metrics (needs torch)
+.pt      kind, classes, input, parameters, MFLOPs per face, training command, metrics, and for a routed
+         model which faces each route takes (needs torch)
 .onnx    inputs, outputs, opset, Q/DQ or not, embedded metadata, classes (no torch)
 .engine  what its sidecar records: TensorRT version, GPU, precision, profile, DLA core, classes (no torch,
          no TensorRT)
@@ -51,9 +52,33 @@ def info_command(
         "command": ckpt.get("command"),
         "git_commit": ckpt.get("git_commit"),
         "accuracy": ckpt.get("metrics", {}).get("accuracy"),
+        "balanced_accuracy": ckpt.get("metrics", {}).get("balanced_accuracy"),
         "macro_f1": ckpt.get("metrics", {}).get("macro_f1"),
     }
+    if ckpt["kind"] == "routed":
+        desc["routes"] = route_summary(ckpt)
     _print(desc, as_json)
+
+
+def route_summary(ckpt: dict) -> dict[str, str]:
+    """Which faces each route of a routed checkpoint takes (by the router's detail score) and what it is."""
+    arch = ckpt["arch"]
+    upper, lower = arch["threshold"], arch.get("tiny_threshold")
+    temps = (ckpt.get("calibration") or {}).get("route_temperature") or {}
+    out = {}
+    for name, route in arch["routes"].items():
+        what = route["kind"]
+        if route["kind"] == "ensemble":
+            flip = route["arch"].get("flip", False)
+            views = "mirrored" if flip is True else ("no mirror" if not flip else f"mirror per member {flip}")
+            what = f"ensemble of {len(route['arch']['members'])} ({views})"
+        span = {"sharp": f"score > {upper:.3f}",
+                "small": f"{lower:.3f} < score ≤ {upper:.3f}" if lower is not None else f"score ≤ {upper:.3f}",
+                "tiny": f"score ≤ {lower:.3f}" if lower is not None else ""}[name]
+        blend = ", blended with small" if name == "tiny" and arch.get("tiny_blend") else ""
+        temp = f", T {temps[name]:.3f}" if name in temps else ""
+        out[name] = f"{what}{blend}; {span}{temp}"
+    return out
 
 
 def _print(desc: dict, as_json: bool) -> None:
@@ -64,5 +89,8 @@ def _print(desc: dict, as_json: bool) -> None:
         return
     for k, v in desc.items():
         if isinstance(v, dict):
-            v = ", ".join(f"×{f}: {100 * a:.1f}%" for f, a in v.items()) if k in ("accuracy", "macro_f1") else v
-        typer.echo(f"{k:>16}: {v}")
+            if k in ("accuracy", "balanced_accuracy", "macro_f1"):
+                v = ", ".join(f"×{f}: {100 * a:.1f}%" for f, a in v.items())
+            elif k == "routes":
+                v = "; ".join(f"{name}: {what}" for name, what in v.items())
+        typer.echo(f"{k:>17}: {v}")

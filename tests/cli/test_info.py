@@ -63,3 +63,17 @@ def test_info_bad_files_are_one_line(tmp_path, name, content, match):
     (tmp_path / name).write_bytes(content)
     r = runner.invoke(app, ["info", "--model", str(tmp_path / name)])
     assert r.exit_code == 2 and match in r.output and r.output.strip().count("\n") == 0, r.output
+
+
+def test_info_says_which_faces_each_route_takes(tmp_path):
+    from edgefer.checkpoint import save_checkpoint
+    from tests.test_checkpoint import routed_ckpt
+
+    path = save_checkpoint(routed_ckpt(tiny_threshold=-2.0, tiny_blend=True), tmp_path / "routed.pt")
+    r = runner.invoke(app, ["info", "--model", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    routes = json.loads(r.output)["routes"]
+    assert routes["sharp"] == "fer; score > -1.000"
+    assert routes["small"] == "fer; -2.000 < score ≤ -1.000" and routes["tiny"] == "fer, blended with small; score ≤ -2.000"
+    r = runner.invoke(app, ["info", "--model", str(path)])
+    assert "routes: sharp: fer; score > -1.000; small:" in r.output
