@@ -37,11 +37,6 @@ KINDS = ("fer", "sr_fer", "fsrfer", "ensemble", "routed")
 ROUTES = ("sharp", "small", "tiny")  # a routed checkpoint's classifiers (edgefer.models.gate.RouteBySize)
 
 
-def route_names(ckpt: dict[str, Any]) -> tuple[str, ...]:
-    """The routes a routed checkpoint has, in ``ROUTES`` order: sharp and small, and tiny if it has one."""
-    return tuple(r for r in ROUTES if r in ckpt["arch"]["routes"])
-
-
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -164,6 +159,10 @@ def build_classifier(ckpt: dict[str, Any]) -> nn.Module:
     arch, state = ckpt["arch"], ckpt["state"]
     try:
         if ckpt["kind"] == "routed":
+            routes, temps = set(arch["routes"]), set((ckpt.get("calibration") or {}).get("route_temperature") or {})
+            if not {"sharp", "small"} <= routes <= set(ROUTES) or not temps <= routes:
+                raise ValueError(f"routes {sorted(routes)}, temperatures for {sorted(temps)}: a routed model has sharp, "
+                                 "small and maybe tiny, and temperatures for those only")
             tiny = "tiny" in arch["routes"]
             model: nn.Module = RouteBySize(_route(ckpt, "sharp"), _route(ckpt, "small"), float(arch["threshold"]),
                                            _route(ckpt, "tiny") if tiny else None,

@@ -67,11 +67,20 @@ def routed_ckpt(**extra_arch):
     return ckpt
 
 
-@pytest.mark.parametrize("extra, match", [({"tiny_threshold": 0.5}, "above threshold"),
-                                          ({"tiny": True}, "tiny_threshold")])
-def test_routed_tiny_route_that_does_not_fit(tmp_path, extra, match):
-    """A third route with its threshold above the first, or with none, is a bad checkpoint, not a traceback."""
-    save_checkpoint(routed_ckpt(**extra), tmp_path / "r.pt")
+def with_temperature_of(name: str) -> dict:
+    ckpt = routed_ckpt()
+    ckpt["calibration"] = {"route_temperature": {"sharp": 1.0, name: 1.0}}
+    return ckpt
+
+
+@pytest.mark.parametrize("ckpt, match", [(lambda: routed_ckpt(tiny_threshold=0.5), "above threshold"),
+                                         (lambda: routed_ckpt(tiny=True), "tiny_threshold"),
+                                         (lambda: with_temperature_of("tiny"), "a routed model has"),
+                                         (lambda: with_temperature_of("huge"), "a routed model has")])
+def test_routed_tiny_route_that_does_not_fit(tmp_path, ckpt, match):
+    """A third route with its threshold above the first, or with none, or a temperature for a route the
+    file does not have, is a bad checkpoint, not a traceback."""
+    save_checkpoint(ckpt(), tmp_path / "r.pt")
     with pytest.raises(CheckpointError, match=f"r.pt: .*do not fit.*{match}"):
         load_classifier(tmp_path / "r.pt")
     ok = load_classifier(save_checkpoint(routed_ckpt(tiny_threshold=-2.0), tmp_path / "ok.pt"))[0]

@@ -23,7 +23,7 @@ import torch
 from edgefer.checkpoint import build_classifier, load_checkpoint, make_checkpoint, save_checkpoint
 from edgefer.classes import CLASSES
 from edgefer.degrade import degrade
-from edgefer.errors import CheckpointError
+from edgefer.errors import CheckpointError, EdgeferError
 from edgefer.fileio import sha256_file
 from edgefer.metrics import accuracy, balanced_accuracy, confusion_matrix
 from edgefer.training.common import (final_metrics, holdout_config, holdout_keys, load_splits, logits_at,
@@ -117,7 +117,7 @@ def route_source(path: str, name: str) -> tuple[dict, dict]:
 
 def build_routed(sharp: str, small: str, data: str, out: str, tiny: str | None = None, tiny_blend: bool = False) -> str:
     if tiny_blend and not tiny:
-        raise CheckpointError("--tiny-blend needs --tiny: the model to blend with the small-face route")
+        raise EdgeferError("--tiny-blend needs --tiny: the model to blend with the small-face route")
     paths = {"sharp": sharp, "small": small, **({"tiny": tiny} if tiny else {})}
     ckpts, cfgs = {}, {}
     for name, path in paths.items():
