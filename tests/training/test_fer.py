@@ -255,7 +255,8 @@ def test_a_tiny_route_takes_the_tiniest_faces(ferplus_tiny, tmp_path, monkeypatc
     model, ck = load_classifier(out)
     assert set(ck["state"]) == {"sharp", "small", "tiny"} and ck["arch"]["tiny_threshold"] <= ck["arch"]["threshold"]
     gate = ck["config"]["gate"]
-    assert gate["tiny"]["routed"] >= max(gate["tiny"]["without_tiny"], gate["tiny"]["all_small_to_tiny"])
+    share = gate["tiny"]["tiny_share_by_px"]  # what the router sends the tiny route, recorded per size
+    assert gate["tiny"]["threshold"] == ck["arch"]["tiny_threshold"] and share["6"] > share["48"] == 0.0
     assert set(ck["calibration"]["route_temperature"]) == {"sharp", "small", "tiny"}
     x = torch.from_numpy(np.stack([degrade(np.full((48, 48), 128.0) + 60 * np.sin(np.arange(48) * k)[None], f)
                                    for k in (0.3, 1.1, 2.0) for f in (1, 3, 8)]).astype(np.float32)[:, None])
