@@ -128,6 +128,9 @@ def fer(
                                         "normalisation, sharp + every size 6-32 px, EMA, a 2,000-face holdout for the "
                                         "temperature; docs/model-card.md).")] = "plain",
     teacher: Annotated[Path | None, typer.Option("--teacher", help="Distil from this FER checkpoint, which sees the sharp face.")] = None,
+    init: Annotated[Path | None, typer.Option("--init", help="Start from this FER checkpoint's weights: a warm restart "
+                                              "(a fresh cosine schedule from --lr), to train longer or fine-tune. A "
+                                              "routed model's route: tools/route_as_fer.py.")] = None,
     kd_alpha: Annotated[float, typer.Option("--kd-alpha", help="Weight of the distillation term (with --teacher).")] = 0.5,
     logit_adjust: Annotated[float | None, typer.Option("--logit-adjust", help="τ of the logit-adjusted loss (edge: 1).")] = None,
     sampler: Annotated[str, typer.Option("--sampler", help="uniform | balanced (class-balanced sampling).")] = "uniform",
@@ -154,6 +157,8 @@ def fer(
     min_px, max_px = px_range_option(px_range)
     if teacher is not None and not teacher.is_file():
         raise EdgeferError(f"--teacher {teacher}: no such checkpoint")
+    if init is not None and not init.is_file():
+        raise EdgeferError(f"--init {init}: no such checkpoint")
     check_batch_fits(data, batch_size, holdout=2000 if recipe == "edge" and not limit else 0)
     from edgefer.training.fer import FERConfig, train_fer
 
@@ -169,7 +174,7 @@ def fer(
                     input_norm="face" if edge else "fixed", soft_targets=edge, photometric=edge,
                     logit_adjust=(1.0 if edge else 0.0) if logit_adjust is None else logit_adjust, sampler=sampler,
                     p_sharp=(0.35 if edge else None) if p_sharp is None else p_sharp,
-                    teacher=str(teacher) if teacher else None, kd_alpha=kd_alpha if teacher else 0.0,
+                    teacher=str(teacher) if teacher else None, init=str(init) if init else None, kd_alpha=kd_alpha if teacher else 0.0,
                     ema_decay=0.999 if edge else 0.0, holdout=2000 if edge and not limit else 0, size_draw=size_draw,
                     min_px=min_px, max_px=max_px, sync_bn=sync_bn)
     launch(nproc, batch_size, lambda: train_fer(cfg, str(out), resume))

@@ -11,6 +11,8 @@ The edge recipe (issue #10; every part is an option, so each can be measured on 
 - ``teacher``: distillation from a FER model that sees the *sharp* face while the student sees the
   degraded one (the output-level sibling of FSR-FER);
 - ``ema_decay``: an exponential moving average of the weights, which is what ships;
+- ``init``: start from a trained FER checkpoint's weights (a warm restart: a fresh cosine schedule from
+  ``lr``), to train a shipped route longer after its run folder is gone, or to fine-tune on new faces;
 - ``holdout``: training faces kept out of training, for the per-epoch check and for fitting the
   temperature (``edgefer.confidence``), so that FER2013Valid is only ever measured, never fitted.
 """
@@ -76,6 +78,7 @@ class FERConfig:
     kd_temperature: float = 2.0
     ema_decay: float = 0.0
     holdout: int = 0
+    init: str | None = None  # a FER checkpoint whose weights the run starts from (not on --resume)
     sync_bn: bool = True  # under DDP: BatchNorm over the global batch (edgefer.training.sync_bn); no effect on one process
 
 
@@ -128,6 +131,33 @@ def teacher_logits(teacher: torch.nn.Module, x_sharp: torch.Tensor) -> torch.Ten
     return 0.5 * (teacher(x_sharp) + teacher(torch.flip(x_sharp, dims=[3])))
 
 
+INIT_KEYS = ("seed", "holdout", "limit")
+
+
+def init_weights(cfg: FERConfig, arch: dict) -> dict:
+    """The raw weights (no decision rule folded in) of ``cfg.init``, after checking that they fit this run's
+    network and, with a holdout, that they never trained on this run's held-out faces."""
+    from edgefer.checkpoint import load_checkpoint
+    from edgefer.errors import CheckpointError
+
+    ckpt = load_checkpoint(cfg.init)
+    if ckpt["kind"] != "fer":
+        raise CheckpointError(f"--init {cfg.init}: a plain FER checkpoint is needed (kind 'fer', got {ckpt['kind']!r}; "
+                              "a routed model's route: tools/route_as_fer.py)")
+    theirs = {"input_norm": "fixed", **ckpt["arch"]["fer"]}
+    ours = {"input_norm": "fixed", **arch}
+    if theirs != ours:
+        differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise CheckpointError(f"--init {cfg.init}: its network differs from this run's ({', '.join(differ)})")
+    if cfg.holdout:
+        init_cfg = holdout_config(cfg.init, ckpt)
+        differ = [k for k in INIT_KEYS if init_cfg.get(k) != getattr(cfg, k)]
+        if differ:
+            raise CheckpointError(f"--init {cfg.init}: its {', '.join(differ)} differ from this run's: it may have "
+                                  "trained on the faces this run holds out")
+    return {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state"]["fer"].items()}
+
+
 def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     # Under torchrun each rank trains on its slice of every global batch; rank 0 alone writes the run
     # folder (edgefer.training.distributed). On one process ddp changes nothing.
@@ -141,7 +171,10 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
         log.warning("%s has no vote distributions: training on majority labels", cfg.data)
     teacher = load_fixed_fer(cfg.teacher, "--teacher")[1].requires_grad_(False).to(dev) if cfg.teacher else None
     arch = {"fer": fer_arch(cfg)}
-    model = FERNet(**arch["fer"]).to(dev, memory_format=torch.channels_last)
+    model = FERNet(**arch["fer"])
+    if cfg.init and not resume:  # on --resume, last.pt holds the weights
+        model.load_state_dict(init_weights(cfg, arch["fer"]))
+    model = model.to(dev, memory_format=torch.channels_last)
     ema = AveragedModel(model, avg_fn=ema_avg_fn(cfg.ema_decay), use_buffers=True) if cfg.ema_decay else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0

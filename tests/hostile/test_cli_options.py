@@ -31,6 +31,7 @@ def error_lines(output: str) -> list[str]:
     (["--kd-alpha", "nan"], "--kd-alpha"),
     (["--p-sharp", "2"], "--p-sharp"),
     (["--recipe", "bogus"], "--recipe"),
+    (["--init", "missing.pt"], "--init missing.pt: no such checkpoint"),
 ])
 def test_bad_numbers_fail_before_any_write(args, names, ferplus_tiny, tmp_path):
     out = tmp_path / "run"

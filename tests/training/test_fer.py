@@ -14,8 +14,8 @@ from tests.training.crash import interrupt_on_call
 
 
 def tiny_cfg(data, **kw):
-    kw = {"epochs": 2, **kw}
-    return FERConfig(data=str(data), batch_size=16, widths=[8, 16, 16, 32], emb_dim=16, val_factors=[1, 4], **kw)
+    kw = {"epochs": 2, "batch_size": 16, "widths": [8, 16, 16, 32], "emb_dim": 16, "val_factors": [1, 4], **kw}
+    return FERConfig(data=str(data), **kw)
 
 
 def test_train_writes_run_folder_and_resumes_deterministically(ferplus_tiny, tmp_path):
@@ -333,3 +333,36 @@ def test_a_small_face_specialist_is_calibrated_at_its_own_sizes():
     assert calibration_factors({"min_px": 6, "max_px": 32, "p_sharp": 0.35}) == [1, 2, 3, 4, 6, 8]
     assert calibration_factors({"min_px": 6, "max_px": 16, "p_sharp": 0.1}) == [3, 4, 6, 8]  # 16, 12, 8, 6 px
     assert calibration_factors({}) == [1, 2, 3, 4, 6, 8]  # B0 / B1 and checkpoints older than the option
+
+
+def test_init_starts_from_the_given_weights(ferplus_tiny, tmp_path):
+    """--init: a warm restart from a trained model. At a vanishing learning rate the run ends where it
+    began (the EMA too), so the weights are the init's; the new run keeps its own config and schedule."""
+    src = train_fer(tiny_cfg(ferplus_tiny, epochs=1, holdout=16, ema_decay=0.9), str(tmp_path / "src"))
+    out = train_fer(tiny_cfg(ferplus_tiny, epochs=1, holdout=16, ema_decay=0.9, lr=1e-12, init=src), str(tmp_path / "warm"))
+    a, b = load_checkpoint(src)["state"]["fer"], load_checkpoint(out)["state"]["fer"]
+    for k in a:
+        if a[k].is_floating_point() and "running" not in k:  # BatchNorm statistics move with lr 0 too
+            torch.testing.assert_close(a[k], b[k], msg=k, rtol=1e-5, atol=1e-5)
+    assert load_checkpoint(out)["config"]["init"] == src
+    fresh = train_fer(tiny_cfg(ferplus_tiny, epochs=1, holdout=16, ema_decay=0.9, lr=1e-12), str(tmp_path / "fresh"))
+    w = "features.stem.0.weight"
+    assert not torch.allclose(a[w], load_checkpoint(fresh)["state"]["fer"][w])  # without --init: not those weights
+
+
+@pytest.mark.parametrize("change, says", [({"widths": [8, 16, 16, 16]}, "its network differs from this run's \\(widths\\)"),
+                                          ({"seed": 5}, "its seed differ from this run's: it may have trained on"),
+                                          ({"kind": "fsrfer"}, "a plain FER checkpoint is needed")])
+def test_init_that_does_not_fit_is_refused_before_training(ferplus_tiny, tmp_path, change, says):
+    from edgefer.checkpoint import save_checkpoint
+    from edgefer.errors import CheckpointError
+
+    src = train_fer(tiny_cfg(ferplus_tiny, epochs=1, holdout=16), str(tmp_path / "src"))
+    ckpt = load_checkpoint(src)
+    if "kind" in change:
+        ckpt["kind"] = change["kind"]
+    bad = save_checkpoint(ckpt, tmp_path / "bad.pt")
+    kw = {k: v for k, v in change.items() if k != "kind"}
+    with pytest.raises(CheckpointError, match=f"--init .*bad.pt: {says}"):
+        train_fer(tiny_cfg(ferplus_tiny, epochs=1, holdout=16, init=str(bad), **kw), str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
