@@ -32,6 +32,7 @@ from torch.optim.swa_utils import AveragedModel
 from edgefer.checkpoint import build_classifier, make_checkpoint, save_checkpoint
 from edgefer.classes import CLASSES
 from edgefer.degrade import FACTORS_EVAL, degrade_mixed
+from edgefer.errors import CheckpointError
 from edgefer.evaluate import evaluate
 from edgefer.models.fer import FERNet
 from edgefer.photometric import random_photometric
@@ -138,12 +139,13 @@ def init_weights(cfg: FERConfig, arch: dict) -> dict:
     """The raw weights (no decision rule folded in) of ``cfg.init``, after checking that they fit this run's
     network and, with a holdout, that they never trained on this run's held-out faces."""
     from edgefer.checkpoint import load_checkpoint
-    from edgefer.errors import CheckpointError
 
     ckpt = load_checkpoint(cfg.init)
     if ckpt["kind"] != "fer":
         raise CheckpointError(f"--init {cfg.init}: a plain FER checkpoint is needed (kind 'fer', got {ckpt['kind']!r}; "
                               "a routed model's route: tools/route_as_fer.py)")
+    if not isinstance(ckpt["arch"].get("fer"), dict) or not isinstance(ckpt["state"].get("fer"), dict):
+        raise CheckpointError(f"--init {cfg.init}: damaged FER checkpoint (no 'fer' network in its arch and state)")
     theirs = {"input_norm": "fixed", **ckpt["arch"]["fer"]}
     ours = {"input_norm": "fixed", **arch}
     if theirs != ours:
@@ -173,7 +175,11 @@ def train_fer(cfg: FERConfig, out: str, resume: bool = False) -> str:
     arch = {"fer": fer_arch(cfg)}
     model = FERNet(**arch["fer"])
     if cfg.init and not resume:  # on --resume, last.pt holds the weights
-        model.load_state_dict(init_weights(cfg, arch["fer"]))
+        try:
+            model.load_state_dict(init_weights(cfg, arch["fer"]))
+        except RuntimeError as e:  # the arch matched, the tensors do not
+            raise CheckpointError(f"--init {cfg.init}: its weights do not fit its network "
+                                  f"({str(e).strip().splitlines()[0][:120]})") from None
     model = model.to(dev, memory_format=torch.channels_last)
     ema = AveragedModel(model, avg_fn=ema_avg_fn(cfg.ema_decay), use_buffers=True) if cfg.ema_decay else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -283,7 +289,6 @@ def refit_calibration(model_path: str, data: str) -> dict:
     config: same seed, same faces) and rewrite it in place; for checkpoints made before a change to
     ``fit_calibration``. Returns the new checkpoint."""
     from edgefer.checkpoint import load_checkpoint
-    from edgefer.errors import CheckpointError
 
     ckpt = load_checkpoint(model_path)
     cfg = ckpt.get("config", {})

@@ -352,7 +352,9 @@ def test_init_starts_from_the_given_weights(ferplus_tiny, tmp_path):
 
 @pytest.mark.parametrize("change, says", [({"widths": [8, 16, 16, 16]}, "its network differs from this run's \\(widths\\)"),
                                           ({"seed": 5}, "its seed differ from this run's: it may have trained on"),
-                                          ({"kind": "fsrfer"}, "a plain FER checkpoint is needed")])
+                                          ({"kind": "fsrfer"}, "a plain FER checkpoint is needed"),
+                                          ({"state": "no fer"}, "damaged FER checkpoint"),
+                                          ({"state": "bad shape"}, "its weights do not fit its network")])
 def test_init_that_does_not_fit_is_refused_before_training(ferplus_tiny, tmp_path, change, says):
     from edgefer.checkpoint import save_checkpoint
     from edgefer.errors import CheckpointError
@@ -361,8 +363,12 @@ def test_init_that_does_not_fit_is_refused_before_training(ferplus_tiny, tmp_pat
     ckpt = load_checkpoint(src)
     if "kind" in change:
         ckpt["kind"] = change["kind"]
+    if change.get("state") == "no fer":
+        ckpt["state"] = {"generator": ckpt["state"]["fer"]}
+    if change.get("state") == "bad shape":  # the arch says one thing, a tensor another
+        ckpt["state"]["fer"]["features.stem.0.weight"] = torch.zeros(1, 1, 1, 1)
     bad = save_checkpoint(ckpt, tmp_path / "bad.pt")
-    kw = {k: v for k, v in change.items() if k != "kind"}
+    kw = {k: v for k, v in change.items() if k not in ("kind", "state")}
     with pytest.raises(CheckpointError, match=f"--init .*bad.pt: {says}"):
         train_fer(tiny_cfg(ferplus_tiny, epochs=1, holdout=16, init=str(bad), **kw), str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
