@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     ckpt = load_checkpoint(src)
     routes = ckpt["arch"].get("routes", {}) if ckpt["kind"] == "routed" else {}
     if name not in routes:
-        print(f"{src}: no route {name!r} (a routed checkpoint with routes {sorted(routes)} is needed)", file=sys.stderr)
+        print(f"error: {src}: no route {name!r} (a routed checkpoint with routes {sorted(routes)} is needed)", file=sys.stderr)
         return 1
     route, state = routes[name], ckpt["state"][name]
     if route["kind"] == "ensemble" and len(route["arch"]["members"]) == 1:
@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
     elif route["kind"] == "fer":
         arch, weights = route["arch"]["fer"], state["fer"]
     else:
-        print(f"{src}: route {name!r} is not one FER network (kind {route['kind']})", file=sys.stderr)
+        print(f"error: {src}: route {name!r} is not one FER network (kind {route['kind']})", file=sys.stderr)
         return 1
     weights = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
     fer = make_checkpoint("fer", {"fer": arch}, {}, {**ckpt["config"], "taken_from": f"{src}:{name}"},

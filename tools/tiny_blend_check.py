@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     ck = load_checkpoint(args.model)
     if ck["kind"] != "routed" or not ck["arch"].get("tiny_blend"):
-        raise SystemExit(f"{args.model}: a routed model with a tiny-face blend is needed")
+        raise SystemExit(f"error: {args.model}: a routed model with a tiny-face blend is needed")
     cfg = holdout_keys(ck["config"])
     train, _ = load_splits(args.data, cfg.get("limit"), cfg["seed"])
     _, hold = split_holdout(train, cfg["holdout"], cfg["seed"])

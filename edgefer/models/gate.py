@@ -68,6 +68,7 @@ class RouteBySize(nn.Module):
         self.register_buffer("threshold", torch.tensor(float(threshold)), persistent=False)
         if tiny_threshold is not None:
             self.register_buffer("tiny_threshold", torch.tensor(float(tiny_threshold)), persistent=False)
+        if self.tiny_blend:
             self.register_buffer("tiny_weights", torch.tensor([0.5, 0.5]), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
