@@ -61,6 +61,7 @@ class FERConfig:
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     emb_dim: int = 128
     dropout: float = 0.3
+    input_px: int = 48  # the resolution the network reads the face at (FERFeatures): 16 for the tiniest faces
     seed: int = 0
     limit: int | None = None
     val_factors: list[int] = field(default_factory=lambda: [1, 4, 8])
@@ -87,6 +88,8 @@ def fer_arch(cfg: FERConfig) -> dict:
     arch = {"widths": list(cfg.widths), "emb_dim": cfg.emb_dim, "n_classes": len(CLASSES), "dropout": cfg.dropout}
     if cfg.input_norm != "fixed":  # old checkpoints have no key: they load as "fixed"
         arch["input_norm"] = cfg.input_norm
+    if cfg.input_px != 48:  # likewise: no key reads as 48
+        arch["input_px"] = cfg.input_px
     return arch
 
 
@@ -146,8 +149,9 @@ def init_weights(cfg: FERConfig, arch: dict) -> dict:
                               "a routed model's route: tools/route_as_fer.py)")
     if not isinstance(ckpt["arch"].get("fer"), dict) or not isinstance(ckpt["state"].get("fer"), dict):
         raise CheckpointError(f"--init {cfg.init}: damaged FER checkpoint (no 'fer' network in its arch and state)")
-    theirs = {"input_norm": "fixed", **ckpt["arch"]["fer"]}
-    ours = {"input_norm": "fixed", **arch}
+    defaults = {"input_norm": "fixed", "input_px": 48}  # what an arch without the key means
+    theirs = {**defaults, **ckpt["arch"]["fer"]}
+    ours = {**defaults, **arch}
     if theirs != ours:
         differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise CheckpointError(f"--init {cfg.init}: its network differs from this run's ({', '.join(differ)})")

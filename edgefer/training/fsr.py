@@ -129,7 +129,9 @@ def train_fsr(cfg: FSRConfig, out: str, resume: bool = False) -> str:
     channels = fer.head.stage3.conv1.in_channels
     arch = {"fer": fer_ckpt["arch"]["fer"], "generator": generator_arch(cfg, channels)}
     g = Generator(**arch["generator"]).to(dev)
-    d = Discriminator(channels=channels, width=cfg.d_width).to(dev)
+    with torch.no_grad():  # the feature image's side: 6, or less for a backbone that reads the face smaller (input_px)
+        spatial = fer.features(torch.zeros(1, 1, 48, 48)).shape[-1]
+    d = Discriminator(channels=channels, width=cfg.d_width, spatial=spatial).to(dev)
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(0.0, 0.9))
     start = 0
     opt_phase = phase_of(0, cfg)  # the phase opt_g was built for

@@ -9,7 +9,7 @@ from edgefer.backends import load_runner
 from edgefer.checkpoint import load_classifier, save_checkpoint
 from edgefer.fileio import sha256_file
 from edgefer.cli.main import app
-from edgefer.deploy.onnx_export import export_model
+from edgefer.deploy.onnx_export import export_model, main_graph
 from edgefer.deploy.verify import check_faces
 from edgefer.errors import CheckpointError, EdgeferError
 from tests.test_checkpoint import tiny_fsr_ckpt
@@ -83,3 +83,23 @@ def test_a_failed_check_names_factor_and_batch_and_writes_nothing(exported, tmp_
 def test_cli_export_one_line_error(tmp_path):
     r = runner.invoke(app, ["export", "--model", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and r.output.strip().startswith("error:") and "\n" not in r.output.strip()
+
+
+def test_a_member_that_reads_the_face_smaller_exports_and_matches_pytorch(tmp_path):
+    """--input-px: the area-averaging is part of the graph, so ONNX Runtime gives what PyTorch gives."""
+    from edgefer.checkpoint import make_checkpoint
+    from edgefer.models.fer import FERNet
+    from tests.test_checkpoint import ARCH
+
+    small = {**ARCH, "input_px": 12}
+    ck = make_checkpoint("ensemble", {"members": [ARCH, small], "flip": [True, False]}, {}, {})
+    torch.manual_seed(0)
+    ck["state"] = {"member0": FERNet(**ARCH).state_dict(), "member1": FERNet(**small).state_dict()}
+    model = save_checkpoint(ck, tmp_path / "ens.pt")
+    export_model(model, tmp_path / "out", opset=17, max_batch=8)
+    net, _ = load_classifier(model)
+    x = check_faces(5)[:, None]
+    with torch.inference_mode():
+        ref = torch.softmax(net(torch.from_numpy(x)), 1).numpy()
+    with load_runner(tmp_path / "out" / main_graph("ensemble")) as r:
+        np.testing.assert_allclose(r.infer(x), ref, atol=1e-5)

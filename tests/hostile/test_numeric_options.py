@@ -23,6 +23,7 @@ OPTIONS = [
     ("train fer", "--p-sharp", [*FLOAT_BAD, "-1", "2"]),
     ("train fer", "--logit-adjust", [*FLOAT_BAD, "-1"]),
     ("train fer", "--px-range", ["16-6", "0-12", "6-64", "6", "a-b", "6-nan", ""]),
+    ("train fer", "--input-px", ["0", "-16", "24", "20", "96", "nan"]),
     ("train ensemble", "--flip-members", ["0", "3", "-1", "a", "", "1,x"]),
     ("train sr", "--epochs", INT_BAD),
     ("train sr", "--batch-size", INT_BAD),

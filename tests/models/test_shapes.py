@@ -1,5 +1,6 @@
 """Each model's shapes are the ones its docstring states."""
 
+import pytest
 import torch
 
 from edgefer.models.composed import FSRFER, SRThenFER
@@ -16,6 +17,27 @@ def test_fernet_split():
     assert f.shape == (2, 128, 6, 6) and (f >= 0).all()
     assert m.head.embed(f).shape == (2, 128)
     torch.testing.assert_close(m(x), m.head(f))
+
+
+@pytest.mark.parametrize("px, side", [(16, 4), (12, 3)])
+def test_fernet_reading_the_face_smaller_sees_only_the_area_means_and_costs_less(px, side):
+    from edgefer.complexity import count_macs
+
+    m = FERNet(input_px=px, input_norm="face").eval()
+    x = torch.rand(2, 1, 48, 48) * 200 + 20
+    assert m.features(x).shape == (2, 128, side, side) and m(x).shape == (2, 8)
+    k = 48 // px  # noise with zero mean in every k×k block leaves the S×S face the network reads unchanged
+    noise = torch.randn(2, 1, 48, 48) * 10
+    noise = noise - torch.nn.functional.avg_pool2d(noise, k).repeat_interleave(k, 2).repeat_interleave(k, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x + noise), m(x), atol=1e-4, rtol=1e-4)
+        assert (FERNet(input_norm="face").eval()(x + noise) - FERNet(input_norm="face").eval()(x)).abs().max() > 0
+    assert count_macs(m) < 0.5 * count_macs(FERNet())
+
+
+def test_fernet_refuses_a_size_48_is_not_a_multiple_of():
+    with pytest.raises(ValueError, match="input_px 24"):
+        FERNet(input_px=24)
 
 
 def test_generator_starts_near_identity_and_keeps_shape():

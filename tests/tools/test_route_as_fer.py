@@ -58,3 +58,28 @@ def test_missing_route_is_one_line(tmp_path, capsys, route, message):
     assert rc == 1 and not (tmp_path / "t.pt").exists()
     err = capsys.readouterr().err.strip()
     assert message in err and "routed.pt" in err and len(err.splitlines()) == 1
+
+
+def test_set_records_the_routes_own_settings_so_it_can_join_an_ensemble(tmp_path, ferplus_tiny):
+    from edgefer.checkpoint import load_checkpoint
+    from edgefer.training.ensemble import build_ensemble
+    from edgefer.training.fer import calibration_factors
+
+    src, _ = routed_with_ensemble_sharp(tmp_path)
+    plain, set_ = tmp_path / "plain.pt", tmp_path / "set.pt"
+    assert tool().main([str(src), "small", str(plain)]) == 0
+    assert tool().main([str(src), "small", str(set_), "--set", "logit_adjust=1.0", "--set", "p_sharp=0.1",
+                        "--set", "min_px=5", "--set", "max_px=10"]) == 0
+    cfg = load_checkpoint(set_)["config"]
+    assert cfg["logit_adjust"] == 1.0 and cfg["seed"] == 3 and calibration_factors(cfg) == [6, 8]
+    assert calibration_factors(load_checkpoint(plain)["config"]) != [6, 8]
+    with pytest.raises(Exception, match="logit_adjust differ"):  # without the setting an ensemble refuses the pair
+        build_ensemble([str(set_), str(plain)], str(ferplus_tiny), str(tmp_path / "ens.pt"))
+
+
+@pytest.mark.parametrize("pair", ["logit_adjust", "=1", "max_px=ten", "1x=2"])
+def test_a_malformed_set_is_one_line_and_writes_nothing(tmp_path, capsys, pair):
+    src, _ = routed_with_ensemble_sharp(tmp_path)
+    assert tool().main([str(src), "small", str(tmp_path / "t.pt"), "--set", pair]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --set") and len(err.splitlines()) == 1 and not (tmp_path / "t.pt").exists()

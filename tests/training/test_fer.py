@@ -351,6 +351,7 @@ def test_init_starts_from_the_given_weights(ferplus_tiny, tmp_path):
 
 
 @pytest.mark.parametrize("change, says", [({"widths": [8, 16, 16, 16]}, "its network differs from this run's \\(widths\\)"),
+                                          ({"input_px": 16}, "its network differs from this run's \\(input_px\\)"),
                                           ({"seed": 5}, "its seed differ from this run's: it may have trained on"),
                                           ({"kind": "fsrfer"}, "a plain FER checkpoint is needed"),
                                           ({"state": "no fer"}, "damaged FER checkpoint"),
@@ -372,3 +373,23 @@ def test_init_that_does_not_fit_is_refused_before_training(ferplus_tiny, tmp_pat
     with pytest.raises(CheckpointError, match=f"--init .*bad.pt: {says}"):
         train_fer(tiny_cfg(ferplus_tiny, epochs=1, holdout=16, init=str(bad), **kw), str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_specialist_that_reads_the_face_smaller_trains_resumes_and_records_it(ferplus_tiny, tmp_path):
+    """--input-px: the arch records the size, the checkpoint rebuilds the same pooled network, and a
+    resumed run ends on the straight run's weights, as at 48 px."""
+    cfg = lambda: tiny_cfg(ferplus_tiny, multires=True, input_norm="face", p_sharp=0.1, min_px=5, max_px=10, input_px=12)
+    ck = load_checkpoint(train_fer(cfg(), str(tmp_path / "run")))
+    assert ck["arch"]["fer"]["input_px"] == 12
+    assert "input_px" not in load_checkpoint(train_fer(tiny_cfg(ferplus_tiny, epochs=1), str(tmp_path / "full")))["arch"]["fer"]
+    from edgefer.checkpoint import build_classifier
+
+    pools = [m for m in build_classifier(ck).modules() if isinstance(m, torch.nn.AvgPool2d)]
+    assert [p.kernel_size for p in pools] == [4]  # 48 -> 12, rebuilt from the checkpoint alone
+    out2 = tmp_path / "run2"
+    with interrupt_on_call(fer_mod, "evaluate"):
+        train_fer(cfg(), str(out2))
+    train_fer(cfg(), str(out2), resume=True)
+    b = load_checkpoint(out2 / "model.pt")["state"]["fer"]
+    for k, v in ck["state"]["fer"].items():
+        torch.testing.assert_close(v, b[k], msg=k)

@@ -48,6 +48,16 @@ def test_fsr_and_sr_train_on_a_fixed_fer_model(ferplus_tiny, tmp_path):
     assert load_checkpoint(sr_path)["kind"] == "sr_fer"
 
 
+def test_fsr_trains_on_a_backbone_that_reads_the_face_smaller(ferplus_tiny, tmp_path):
+    """D is sized from the backbone's feature image (3×3 at --input-px 12), not a fixed 6×6."""
+    fer_path = train_fer(FERConfig(data=str(ferplus_tiny), epochs=1, batch_size=16, widths=[8, 16, 16, 32], emb_dim=16,
+                                   val_factors=[1], input_px=12), str(tmp_path / "fer"))
+    cfg = FSRConfig(data=str(ferplus_tiny), fer=fer_path, pretrain_epochs=0, epochs=1, batch_size=16, g_width=8,
+                    g_rrdb=1, g_growth=4, g_convs=2, d_width=8)
+    model, ckpt = load_classifier(train_fsr(cfg, str(tmp_path / "fsr")))
+    assert ckpt["arch"]["fer"]["input_px"] == 12 and model(torch.rand(2, 1, 48, 48) * 255).shape == (2, 8)
+
+
 def test_fsr_resume_at_the_pretraining_boundary_matches_a_straight_run(ferplus_tiny, tmp_path):
     """Issue #7: a run resumed right after pre-training kept the pre-training Adam for the adversarial phase."""
     import pytest
