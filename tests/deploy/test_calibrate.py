@@ -201,3 +201,29 @@ def test_every_input_layer_and_the_router_stay_float_in_a_routed_graph_with_a_mi
                                                   for i in n.input[:2])]
     assert len(float_layers) == 3 and len(layers) > 10, float_layers
     assert sum("/sharp/" in n for n in float_layers) == 2 and sum("/small/" in n for n in float_layers) == 1
+
+
+def test_a_member_that_reads_the_face_smaller_keeps_its_input_layer_float_in_int8(ferplus_tiny, tmp_path):
+    """--input-px: the AvgPool stays float, and the first convolution after it counts as an input layer
+    (it reads the image, area-averaged), so the Q/DQ graph keeps TensorRT's rules and both members' first
+    layers float."""
+    import onnx
+
+    from edgefer.checkpoint import make_checkpoint
+    from edgefer.models.fer import FERNet
+    from tests.test_checkpoint import ARCH
+
+    small = {**ARCH, "input_px": 12}
+    ck = make_checkpoint("ensemble", {"members": [ARCH, small], "flip": False}, {}, {})
+    ck["state"] = {"member0": FERNet(**ARCH).state_dict(), "member1": FERNet(**small).state_dict()}
+    export_model(save_checkpoint(ck, tmp_path / "ens.pt"), tmp_path / "export", max_batch=8)
+    out = tmp_path / "q.int8.onnx"
+    calibrate(tmp_path / "export" / "ensemble.onnx", ferplus_tiny, "train", 16, "minmax", out, 0, tmp_path / "cal", None, (1,))
+    assert qdq_violations(out) == []
+    graph = onnx.load(str(out)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    float_convs = [n.name for n in convs if all(producer.get(i) is None or producer[i].op_type != "DequantizeLinear"
+                                                for i in n.input[:2])]
+    assert len(float_convs) == 2 and len(convs) > 10, float_convs
+    assert any(n.op_type == "AveragePool" for n in graph.node)
