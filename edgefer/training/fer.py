@@ -61,7 +61,7 @@ class FERConfig:
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     emb_dim: int = 128
     dropout: float = 0.3
-    input_px: int = 48  # the resolution the network reads the face at (FERFeatures): 16 for the tiniest faces
+    input_px: int = 48  # the resolution the network reads the face at (FERFeatures): 16 or 12 for the tiniest faces
     seed: int = 0
     limit: int | None = None
     val_factors: list[int] = field(default_factory=lambda: [1, 4, 8])
