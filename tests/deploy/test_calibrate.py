@@ -174,6 +174,17 @@ def test_metadata_travels_to_the_int8_graph(fp32_onnx, ferplus_tiny, tmp_path):
     assert props["edgefer.abstain"] == '{"min_confidence": 0.4}'
 
 
+def calibrated_qdq(ckpt: dict, data, tmp_path):
+    """Export ``ckpt``, calibrate its graph to TensorRT's Q/DQ INT8 and check the rules; the INT8 path."""
+    from edgefer.deploy.onnx_export import main_graph
+
+    export_model(save_checkpoint(ckpt, tmp_path / "model.pt"), tmp_path / "export", max_batch=8)
+    out = tmp_path / "q.int8.onnx"
+    calibrate(tmp_path / "export" / main_graph(ckpt["kind"]), data, "train", 16, "minmax", out, 0, tmp_path / "cal", None, (1,))
+    assert qdq_violations(out) == []
+    return out
+
+
 def float_layers_of(path) -> tuple[list, list[str]]:
     """(the Conv/Gemm layers outside the router, the names of those whose input and weights are not dequantized)."""
     import onnx
@@ -199,11 +210,7 @@ def test_every_input_layer_and_the_router_stay_float_in_a_routed_graph_with_a_mi
         "small": {"kind": "fsrfer", "arch": fsr["arch"], "calibration": None}}}
     ck = make_checkpoint("routed", arch, {}, {})
     ck["state"] = {"sharp": {"member0": FERNet(**ARCH).state_dict()}, "small": fsr["state"]}
-    export_model(save_checkpoint(ck, tmp_path / "routed.pt"), tmp_path / "export", max_batch=8)
-    out = tmp_path / "q.int8.onnx"
-    calibrate(tmp_path / "export" / "fsrfer.onnx", ferplus_tiny, "train", 16, "minmax", out, 0, tmp_path / "cal", None, (1,))
-    assert qdq_violations(out) == []
-    layers, float_layers = float_layers_of(out)
+    layers, float_layers = float_layers_of(calibrated_qdq(ck, ferplus_tiny, tmp_path))
     assert len(float_layers) == 3 and len(layers) > 10, float_layers
     assert sum("/sharp/" in n for n in float_layers) == 2 and sum("/small/" in n for n in float_layers) == 1
 
@@ -221,10 +228,7 @@ def test_a_member_that_reads_the_face_smaller_keeps_its_input_layer_float_in_int
     small = {**ARCH, "input_px": 12}
     ck = make_checkpoint("ensemble", {"members": [ARCH, small], "flip": False}, {}, {})
     ck["state"] = {"member0": FERNet(**ARCH).state_dict(), "member1": FERNet(**small).state_dict()}
-    export_model(save_checkpoint(ck, tmp_path / "ens.pt"), tmp_path / "export", max_batch=8)
-    out = tmp_path / "q.int8.onnx"
-    calibrate(tmp_path / "export" / "ensemble.onnx", ferplus_tiny, "train", 16, "minmax", out, 0, tmp_path / "cal", None, (1,))
-    assert qdq_violations(out) == []
+    out = calibrated_qdq(ck, ferplus_tiny, tmp_path)
     layers, float_layers = float_layers_of(out)
     assert len(float_layers) == 2 and len(layers) > 10, float_layers
     assert all(n in float_layers for n in ("/members.0/features/stem/stem.0/Conv", "/members.1/features/stem/stem.0/Conv"))
